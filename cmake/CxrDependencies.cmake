@@ -1,0 +1,47 @@
+# Every external dependency, found once. scripts/deps.sh installs them on Debian/Ubuntu.
+find_package(PkgConfig REQUIRED)
+find_package(MPI REQUIRED COMPONENTS C)
+find_package(HDF5 REQUIRED COMPONENTS C)
+find_package(yaml-cpp REQUIRED)
+find_package(nlohmann_json 3.9 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(fmt REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+find_package(ZLIB REQUIRED)
+find_package(doctest REQUIRED)
+pkg_check_modules(SPNG REQUIRED IMPORTED_TARGET spng)
+
+# yaml-cpp 0.7 (Debian 12) exports a plain "yaml-cpp" target; newer ones yaml-cpp::yaml-cpp.
+if(TARGET yaml-cpp::yaml-cpp)
+  set(CXR_YAML_TARGET yaml-cpp::yaml-cpp)
+else()
+  set(CXR_YAML_TARGET yaml-cpp)
+endif()
+
+add_library(cxr_hdf5 INTERFACE)
+target_include_directories(cxr_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+target_link_libraries(cxr_hdf5 INTERFACE ${HDF5_C_LIBRARIES})
+target_compile_definitions(cxr_hdf5 INTERFACE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
+
+if(CXR_WITH_TORCH)
+  # LibTorch: Debian's libtorch-dev by default; another one (for example the PyPI wheel's,
+  # CMAKE_PREFIX_PATH=<site-packages>/torch) through CMAKE_PREFIX_PATH. Point at the torch
+  # package root, not only share/cmake: TorchConfig searches its libraries under <prefix>/lib
+  # after the system paths, so a system libtorch would otherwise win.
+  find_package(Torch REQUIRED)
+  get_filename_component(CXR_TORCH_LIBDIR "${TORCH_LIBRARY}" DIRECTORY)
+  set(CXR_TORCH_VERSION "${Torch_VERSION}")
+  message(STATUS "cxr: LibTorch ${CXR_TORCH_VERSION} from ${CXR_TORCH_LIBDIR}")
+
+  add_library(cxr_torch_deps INTERFACE)
+  # SYSTEM: LibTorch's headers are not ours to make warning-free.
+  target_include_directories(cxr_torch_deps SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+  target_link_libraries(cxr_torch_deps INTERFACE ${TORCH_LIBRARIES})
+  # The PyPI wheel finds its CUDA libraries (NCCL, cuDNN, ...) beside it in site-packages/nvidia
+  # through RUNPATH; the linker needs to be told, or it binds to /usr/local/cuda's older NCCL.
+  file(GLOB _cxr_wheel_nvidia_libs LIST_DIRECTORIES true "${CXR_TORCH_LIBDIR}/../../nvidia/*/lib")
+  foreach(_d ${_cxr_wheel_nvidia_libs})
+    target_link_options(cxr_torch_deps INTERFACE "-Wl,-rpath-link,${_d}")
+  endforeach()
+endif()

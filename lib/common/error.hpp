@@ -1,0 +1,34 @@
+#pragma once
+// Errors and exit codes shared by every tool.
+//
+// Two kinds of failure, two exit codes:
+//   InputError   - the user's input is wrong (a flag, a config key, a missing or malformed file).
+//                  The message names the file, line or key. Exit code 2.
+//   RuntimeError - the input was fine but the run could not finish (disk full, a rank failed).
+//                  Exit code 1.
+#include <stdexcept>
+#include <string>
+
+namespace cxr {
+
+enum ExitCode : int { kExitOk = 0, kExitFailure = 1, kExitUsage = 2 };
+
+struct InputError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct RuntimeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// An error every rank of an MPI job raises together (rank 0 found it and told the others), so
+// the job can end cleanly with `exit_code` instead of MPI_Abort. Only rank 0 prints it.
+struct CollectiveError : std::runtime_error {
+  CollectiveError(const std::string& message, int code) : std::runtime_error(message), exit_code(code) {}
+  int exit_code;
+};
+
+// "path:line: message", the form compilers use, so editors can jump to it.
+std::string at_line(const std::string& path, long line, const std::string& message);
+
+}  // namespace cxr

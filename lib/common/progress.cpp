@@ -1,0 +1,76 @@
+#include "common/progress.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+
+namespace cxr {
+namespace {
+
+std::string format_duration(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "--:--";
+  const auto s = static_cast<long>(seconds + 0.5);
+  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+  return fmt::format("{:02}:{:02}", s / 60, s % 60);
+}
+
+}  // namespace
+
+Progress::Progress(std::string label, std::int64_t total, bool enabled, std::string unit,
+                   double line_interval_s)
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      enabled_(enabled),
+      tty_(::isatty(STDERR_FILENO) == 1),
+      line_interval_s_(line_interval_s),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
+
+double Progress::elapsed_s() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void Progress::advance(std::int64_t n) {
+  done_ += n;
+  if (!enabled_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const double since = std::chrono::duration<double>(now - last_draw_).count();
+  // A terminal redraws often; a log file gets a line every line_interval_s.
+  if (since >= (tty_ ? 0.2 : line_interval_s_)) {
+    last_draw_ = now;
+    draw(false);
+  }
+}
+
+void Progress::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (enabled_) draw(true);
+}
+
+void Progress::draw(bool final_line) {
+  const double t = elapsed_s();
+  const double rate = t > 0 ? static_cast<double>(done_) / t : 0.0;
+  const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1;
+  const double frac = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
+  if (tty_) {
+    const int width = 30;
+    const int filled = static_cast<int>(frac * width);
+    std::string bar(static_cast<std::size_t>(filled), '#');
+    bar.resize(width, '.');
+    std::fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld %s  %.1f %s/s  %s %s%s", label_.c_str(), bar.c_str(),
+                 100 * frac, static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(),
+                 rate, unit_.c_str(), final_line ? "elapsed" : "eta",
+                 format_duration(final_line ? t : eta).c_str(), final_line ? "\n" : "   ");
+  } else {
+    std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %.1f %s/s, %s %s\n", label_.c_str(),
+                 static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), 100 * frac, rate,
+                 unit_.c_str(), final_line ? "elapsed" : "eta", format_duration(final_line ? t : eta).c_str());
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace cxr

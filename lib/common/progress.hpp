@@ -1,0 +1,29 @@
+#pragma once
+// Progress for long work: a live bar when stderr is a terminal, a plain line every few seconds
+// otherwise (batch logs), and nothing at all when disabled (ranks other than 0).
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace cxr {
+
+class Progress {
+ public:
+  // `unit` names what is counted ("images"); `line_interval_s` spaces the batch-log lines.
+  Progress(std::string label, std::int64_t total, bool enabled, std::string unit = "images",
+           double line_interval_s = 10.0);
+  void advance(std::int64_t n = 1);
+  void finish();
+  double elapsed_s() const;
+
+ private:
+  void draw(bool final_line);
+
+  std::string label_, unit_;
+  std::int64_t total_, done_ = 0;
+  bool enabled_, tty_, finished_ = false;
+  double line_interval_s_;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+}  // namespace cxr

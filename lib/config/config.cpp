@@ -1,0 +1,266 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <functional>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.hpp"
+
+namespace cxr::config {
+namespace {
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::Int: return "an integer";
+    case Type::Float: return "a number";
+    case Type::Bool: return "true or false";
+    case Type::String: return "a string";
+  }
+  return "?";
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::optional<long long> parse_int(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  std::size_t pos = 0;
+  try {
+    const long long v = std::stoll(s, &pos, 10);
+    if (pos == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::optional<double> parse_float(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  std::size_t pos = 0;
+  try {
+    const double v = std::stod(s, &pos);
+    if (pos == s.size() && std::isfinite(v)) return v;
+  } catch (const std::exception&) {
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> parse_bool(const std::string& s) {
+  if (s == "true" || s == "True" || s == "yes" || s == "on") return true;
+  if (s == "false" || s == "False" || s == "no" || s == "off") return false;
+  return std::nullopt;
+}
+
+std::string format_bound(double v) {
+  std::ostringstream ss;
+  ss << v;
+  return ss.str();
+}
+
+// Puts `value` at dotted `path` inside a nested YAML map.
+void insert_nested(YAML::Node root, const std::string& path, const YAML::Node& value) {
+  const auto dot = path.find('.');
+  if (dot == std::string::npos) {
+    root[path] = value;
+    return;
+  }
+  YAML::Node child = root[path.substr(0, dot)];
+  insert_nested(child, path.substr(dot + 1), value);
+}
+
+}  // namespace
+
+Schema& Schema::add(Key key) {
+  keys_.push_back(std::move(key));
+  return *this;
+}
+
+const Key* Schema::find(const std::string& path) const {
+  for (const auto& k : keys_)
+    if (k.path == path) return &k;
+  return nullptr;
+}
+
+bool Schema::is_section(const std::string& path) const {
+  const std::string prefix = path + ".";
+  return std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.path.rfind(prefix, 0) == 0; });
+}
+
+std::string Schema::closest(const std::string& path) const {
+  std::string best;
+  std::size_t best_d = 4;  // only suggest near misses
+  for (const auto& k : keys_) {
+    const std::size_t d = edit_distance(path, k.path);
+    if (d < best_d) {
+      best_d = d;
+      best = k.path;
+    }
+  }
+  return best;
+}
+
+Config::Config(const Schema& schema) : schema_(&schema) {
+  for (const auto& k : schema.keys()) values_[k.path] = Value{k.default_value, "default"};
+}
+
+const Key& Config::key_or_throw(const std::string& path, const std::string& where) const {
+  if (const Key* k = schema_->find(path)) return *k;
+  std::string msg = where + ": unknown key '" + path + "'";
+  const std::string hint = schema_->closest(path);
+  if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
+  throw InputError(msg);
+}
+
+void Config::set_checked(const Key& key, const std::string& text, const std::string& where) {
+  const std::string prefix = where + ": key '" + key.path + "': ";
+  auto range_error = [&]() {
+    std::string range;
+    if (key.min && key.max) range = " in [" + format_bound(*key.min) + ", " + format_bound(*key.max) + "]";
+    else if (key.min) range = " >= " + format_bound(*key.min);
+    else if (key.max) range = " <= " + format_bound(*key.max);
+    return InputError(prefix + "expected " + type_name(key.type) + range + ", got '" + text + "'");
+  };
+  switch (key.type) {
+    case Type::Int: {
+      const auto v = parse_int(text);
+      if (!v) throw range_error();
+      if ((key.min && static_cast<double>(*v) < *key.min) || (key.max && static_cast<double>(*v) > *key.max))
+        throw range_error();
+      break;
+    }
+    case Type::Float: {
+      const auto v = parse_float(text);
+      if (!v) throw range_error();
+      if ((key.min && *v < *key.min) || (key.max && *v > *key.max)) throw range_error();
+      break;
+    }
+    case Type::Bool:
+      if (!parse_bool(text)) throw range_error();
+      break;
+    case Type::String:
+      if (!key.choices.empty() && std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) {
+        std::string list;
+        for (const auto& c : key.choices) list += (list.empty() ? "" : ", ") + c;
+        throw InputError(prefix + "expected one of {" + list + "}, got '" + text + "'");
+      }
+      break;
+  }
+  values_[key.path] = Value{text, where};
+}
+
+void Config::load_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw InputError("cannot read config file " + path);
+  } catch (const YAML::Exception& e) {
+    throw InputError(at_line(path, e.mark.line + 1, "invalid YAML: " + e.msg));
+  }
+  if (root.IsNull()) return;  // an empty file is a valid, empty config
+  if (!root.IsMap()) throw InputError(at_line(path, root.Mark().line + 1, "the config must be a mapping of keys"));
+
+  // Walk the tree: sections recurse, leaves must be declared keys holding scalars.
+  std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& map, const std::string& prefix) {
+    for (const auto& item : map) {
+      const std::string name = prefix + item.first.as<std::string>();
+      const std::string where = path + ":" + std::to_string(item.first.Mark().line + 1);
+      if (schema_->find(name)) {
+        if (!item.second.IsScalar())
+          throw InputError(where + ": key '" + name + "': expected " + type_name(schema_->find(name)->type) +
+                           ", got a " + (item.second.IsMap() ? "mapping" : item.second.IsSequence() ? "list" : "null"));
+        set_checked(*schema_->find(name), item.second.Scalar(), where);
+      } else if (schema_->is_section(name)) {
+        if (!item.second.IsMap()) throw InputError(where + ": '" + name + "' is a section: expected a mapping of keys");
+        walk(item.second, name + ".");
+      } else {
+        key_or_throw(name, where);
+      }
+    }
+  };
+  walk(root, "");
+}
+
+void Config::apply_override(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const std::string where = "command line '" + assignment + "'";
+  if (eq == std::string::npos || eq == 0) throw InputError(where + ": expected key.sub=value");
+  const std::string path = assignment.substr(0, eq);
+  set_checked(key_or_throw(path, where), assignment.substr(eq + 1), where);
+}
+
+void Config::set(const std::string& path, const std::string& value, const std::string& source) {
+  set_checked(key_or_throw(path, source), value, source);
+}
+
+const Config::Value& Config::value(const std::string& path, Type type) const {
+  const Key* k = schema_->find(path);
+  if (!k || k->type != type) throw std::logic_error("config key '" + path + "' read with the wrong type");
+  return values_.at(path);
+}
+
+std::int64_t Config::get_int(const std::string& path) const { return *parse_int(value(path, Type::Int).text); }
+double Config::get_float(const std::string& path) const { return *parse_float(value(path, Type::Float).text); }
+bool Config::get_bool(const std::string& path) const { return *parse_bool(value(path, Type::Bool).text); }
+const std::string& Config::get_string(const std::string& path) const { return value(path, Type::String).text; }
+const std::string& Config::source(const std::string& path) const { return values_.at(path).source; }
+
+std::string Config::to_yaml() const {
+  YAML::Node root(YAML::NodeType::Map);
+  for (const auto& k : schema_->keys()) {
+    const std::string& text = values_.at(k.path).text;
+    YAML::Node leaf;
+    switch (k.type) {
+      case Type::Int: leaf = static_cast<long long>(get_int(k.path)); break;
+      case Type::Float: leaf = get_float(k.path); break;
+      case Type::Bool: leaf = get_bool(k.path); break;
+      case Type::String: leaf = text; break;
+    }
+    insert_nested(root, k.path, leaf);
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+nlohmann::json Config::to_json() const {
+  nlohmann::json root = nlohmann::json::object();
+  for (const auto& k : schema_->keys()) {
+    nlohmann::json::json_pointer ptr("/" + [&] {
+      std::string p = k.path;
+      std::replace(p.begin(), p.end(), '.', '/');
+      return p;
+    }());
+    switch (k.type) {
+      case Type::Int: root[ptr] = get_int(k.path); break;
+      case Type::Float: root[ptr] = get_float(k.path); break;
+      case Type::Bool: root[ptr] = get_bool(k.path); break;
+      case Type::String: root[ptr] = get_string(k.path); break;
+    }
+  }
+  return root;
+}
+
+Config load(const Schema& schema, const std::string& file, const std::vector<std::string>& overrides) {
+  Config cfg(schema);
+  if (!file.empty()) cfg.load_file(file);
+  for (const auto& o : overrides) cfg.apply_override(o);
+  return cfg;
+}
+
+}  // namespace cxr::config

@@ -1,0 +1,98 @@
+#pragma once
+// HDF5 shards: one file per few hundred or thousand images of one split, readable by h5py as is.
+//
+//   images      uint8 [N, H, W], one image per chunk, deflate-compressed (see docs/BENCHMARKS.md)
+//   image_index string [N]   "00000001_000.png"
+//   patient_id  int64 [N]
+//   labels      uint16 [N]   bit i = finding i; attribute label_names lists them
+//   view        string [N]   "PA" / "AP"
+//   sex         string [N]   "M" / "F"
+//   age         int32 [N]
+//   follow_up   int32 [N]
+//   skipped_image, skipped_reason   string [K]   inputs of this shard that were not written
+//   attributes: format_version, split, image_size, plan_digest
+//
+// Files carry no timestamps, so the same inputs give byte-identical files.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cxr::shards {
+
+inline constexpr int kFormatVersion = 1;
+
+struct Sample {
+  std::string image;
+  std::int64_t patient_id = 0;
+  std::uint16_t labels = 0;
+  std::string view;
+  std::string sex;
+  std::int32_t age = 0;
+  std::int32_t follow_up = 0;
+};
+
+struct WriterOptions {
+  std::string split;
+  int image_size = 256;
+  std::size_t capacity = 0;    // the most images this shard will hold
+  int gzip_level = 1;          // 0 = no compression
+  std::string plan_digest;     // identifies the inputs and settings that made this shard
+};
+
+// Writes one shard. Images go straight to disk as they come; close() writes the per-image
+// records and shrinks `images` to the number appended. Throws RuntimeError on HDF5 failures.
+class ShardWriter {
+ public:
+  ShardWriter(const std::string& path, const WriterOptions& options);
+  ~ShardWriter();
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+
+  void append(const std::uint8_t* pixels, const Sample& sample);  // image_size^2 bytes
+  void add_skipped(const std::string& image, const std::string& reason);
+  void close();
+  std::size_t count() const { return samples_.size(); }
+
+ private:
+  struct Handles;
+  std::unique_ptr<Handles> h_;
+  WriterOptions options_;
+  std::vector<Sample> samples_;
+  std::vector<std::string> skipped_image_, skipped_reason_;
+};
+
+struct ShardInfo {
+  int format_version = 0;
+  std::string split;
+  int image_size = 0;
+  std::string plan_digest;
+  std::size_t count = 0;
+  std::vector<Sample> samples;
+  std::vector<std::string> skipped_image, skipped_reason;
+};
+
+// Reads a shard. The constructor checks the layout and throws RuntimeError naming the file and
+// what is wrong; read_image() copies one image (image_size^2 bytes).
+class ShardReader {
+ public:
+  explicit ShardReader(const std::string& path);
+  ~ShardReader();
+  ShardReader(const ShardReader&) = delete;
+  ShardReader& operator=(const ShardReader&) = delete;
+
+  const ShardInfo& info() const { return info_; }
+  void read_image(std::size_t index, std::uint8_t* out) const;
+  void read_images(std::size_t first, std::size_t count, std::uint8_t* out) const;
+
+ private:
+  struct Handles;
+  std::unique_ptr<Handles> h_;
+  std::string path_;
+  ShardInfo info_;
+};
+
+// True if `path` opens as a complete shard made from `plan_digest`; never throws.
+bool shard_is_complete(const std::string& path, const std::string& plan_digest);
+
+}  // namespace cxr::shards

@@ -1,0 +1,286 @@
+#include "preprocess/job.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+#include "common/progress.hpp"
+#include "common/tool.hpp"
+#include "image/image.hpp"
+#include "preprocess/plan.hpp"
+
+namespace cxr::preprocess {
+namespace {
+
+using nlohmann::json;
+
+Settings settings_from(const JobOptions& o) {
+  const config::Config& c = *o.config;
+  Settings s;
+  s.input = o.input;
+  s.image_size = static_cast<int>(c.get_int("preprocess.image_size"));
+  s.shard_size = static_cast<int>(c.get_int("preprocess.shard_size"));
+  s.limit = c.get_int("preprocess.limit");
+  s.gzip_level = static_cast<int>(c.get_int("preprocess.gzip_level"));
+  s.split.mode = c.get_string("split.mode");
+  s.split.val_fraction = c.get_float("split.val_fraction");
+  s.split.image_train_fraction = c.get_float("split.image_train_fraction");
+  s.split.image_val_fraction = c.get_float("split.image_val_fraction");
+  s.split.seed = static_cast<std::uint64_t>(c.get_int("seed"));
+  if (s.split.image_train_fraction + s.split.image_val_fraction > 1.0)
+    throw InputError("split.image_train_fraction + split.image_val_fraction must not exceed 1");
+  resolve_inputs(s, c.get_string("input.metadata"), c.get_string("input.train_val_list"), c.get_string("input.test_list"));
+  return s;
+}
+
+// Rank 0's half of planning: the plan, or the reason there is none.
+json plan_on_root(const JobOptions& o) {
+  try {
+    const Settings settings = settings_from(o);
+    ensure_writable_directory(o.output);
+    Plan plan = make_plan(settings);
+    const fs::path manifest = fs::path(o.output) / "manifest.json";
+    if (fs::exists(manifest) && !o.force) {
+      json old;
+      try {
+        old = json::parse(read_text_file(manifest));
+      } catch (const std::exception&) {
+        throw InputError(manifest.string() + " exists but is not valid JSON; pass --force to rebuild the dataset");
+      }
+      if (old.value("plan_digest", "") != plan.digest)
+        throw InputError(o.output + " already holds a dataset made from other inputs or settings (" + manifest.string() +
+                         " has another plan digest). Pass --force to replace it, or choose another --output.");
+    }
+    return json{{"plan", to_json(plan)}};
+  } catch (const InputError& e) {
+    return json{{"error", e.what()}};
+  } catch (const fs::filesystem_error& e) {
+    return json{{"error", e.what()}};
+  }
+}
+
+struct ShardResult {
+  json record;        // what the manifest says about the shard
+  std::size_t decoded = 0;
+};
+
+// Writes one shard (or keeps a complete one). Throws RuntimeError on I/O failure.
+ShardResult write_shard(const PlannedShard& shard, const Settings& s, const JobOptions& o, Progress& progress) {
+  const fs::path final_path = fs::path(o.output) / shard.file;
+  fs::create_directories(final_path.parent_path());
+  ShardResult result;
+  bool reused = false;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!o.force && fs::exists(final_path) && shards::shard_is_complete(final_path.string(), shard.digest)) {
+    reused = true;
+    progress.advance(static_cast<std::int64_t>(shard.images.size()));
+  } else {
+    const fs::path tmp = temporary_path_for(final_path);
+    try {
+      shards::ShardWriter writer(tmp.string(), {shard.split, s.image_size, shard.images.size(), s.gzip_level, shard.digest});
+      for (const auto& img : shard.images) {
+        try {
+          const image::Gray8 decoded = image::read_png(img.path);
+          const image::Gray8 small = image::resize_bicubic(decoded, s.image_size, s.image_size);
+          writer.append(small.pixels.data(), img.sample);
+          ++result.decoded;
+        } catch (const image::DecodeError& e) {
+          writer.add_skipped(img.sample.image, std::string("cannot decode ") + img.path + ": " + e.what());
+        }
+        progress.advance();
+      }
+      writer.close();
+      commit_file(tmp, final_path);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(tmp, ec);  // a half-written shard never stays behind
+      throw;
+    }
+  }
+  // Read back what is on disk: the manifest describes the file, not our intentions.
+  const shards::ShardReader reader(final_path.string());
+  const auto& info = reader.info();
+  json skipped = json::array();
+  for (std::size_t i = 0; i < info.skipped_image.size(); ++i)
+    skipped.push_back({{"image", info.skipped_image[i]}, {"split", shard.split}, {"reason", info.skipped_reason[i]}});
+  std::set<std::int64_t> patients;
+  for (const auto& x : info.samples) patients.insert(x.patient_id);
+  result.record = {{"file", shard.file},
+                   {"split", shard.split},
+                   {"index", shard.index},
+                   {"count", info.count},
+                   {"planned", shard.images.size()},
+                   {"digest", shard.digest},
+                   {"sha256", sha256_file(final_path)},
+                   {"bytes", fs::file_size(final_path)},
+                   {"reused", reused},
+                   {"patients", std::vector<std::int64_t>(patients.begin(), patients.end())},
+                   {"skipped", skipped},
+                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+  return result;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Rank 0: the manifest from every rank's shard records.
+json build_manifest(const Plan& plan, const JobOptions& o, const std::vector<json>& records, const json& per_rank,
+                    double plan_s, double write_s) {
+  json splits = json::object();
+  json skipped = json::array();
+  for (const auto& k : plan.skipped) skipped.push_back({{"image", k.image}, {"split", k.split}, {"reason", k.reason}});
+  std::size_t written = 0;
+  std::map<std::string, std::set<std::int64_t>> patients;
+  for (const auto& r : records) {
+    const std::string split = r["split"];
+    json entry = r;
+    entry.erase("patients");
+    entry.erase("skipped");
+    entry.erase("reused");
+    entry.erase("seconds");
+    splits[split]["shards"].push_back(entry);
+    splits[split]["images"] = splits[split].value("images", 0) + r["count"].get<std::size_t>();
+    written += r["count"].get<std::size_t>();
+    for (const auto& p : r["patients"]) patients[split].insert(p.get<std::int64_t>());
+    for (const auto& k : r["skipped"]) skipped.push_back(k);
+  }
+  for (auto& [name, s] : splits.items()) s["patients"] = patients[name].size();
+  std::sort(skipped.begin(), skipped.end(), [](const json& a, const json& b) { return a["image"] < b["image"]; });
+  const double total_s = plan_s + write_s;
+  return json{{"format_version", shards::kFormatVersion},
+              {"tool", version_string()},
+              {"created_utc", utc_now()},
+              {"input", fs::absolute(o.input).string()},
+              {"plan_digest", plan.digest},
+              {"config", o.config->to_json()},
+              {"metadata", {{"format", plan.metadata_format}, {"rows", plan.metadata_rows}, {"patients", plan.metadata_patients}}},
+              {"splits", splits},
+              {"totals",
+               {{"listed", plan.listed},
+                {"written", written},
+                {"skipped", skipped.size()},
+                {"excluded_by_limit", plan.excluded_by_limit},
+                {"unlisted_on_disk", plan.unlisted_on_disk}}},
+              {"skipped", skipped},
+              {"warnings", plan.warnings},
+              {"timings",
+               {{"ranks", per_rank.size()},
+                {"plan_s", plan_s},
+                {"write_s", write_s},
+                {"total_s", total_s},
+                {"images_per_s", write_s > 0 ? static_cast<double>(written) / write_s : 0.0},
+                {"per_rank", per_rank}}}};
+}
+
+// Removes shard files of an earlier run that the new plan no longer has.
+void remove_stale_shards(const fs::path& output, const Plan& plan) {
+  std::set<std::string> keep;
+  for (const auto& sh : plan.shards) keep.insert((output / sh.file).lexically_normal().string());
+  for (const char* split : {"train", "val", "test"}) {
+    const fs::path dir = output / split;
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("shard-", 0) == 0 && e.path().extension() == ".h5" && !keep.count(e.path().lexically_normal().string())) {
+        spdlog::info("removing stale shard {}", e.path().string());
+        fs::remove(e.path());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int run(dist::World& world, const JobOptions& o) {
+  const double t_start = MPI_Wtime();
+  // 1. Rank 0 plans; everyone receives the plan or the error.
+  json planned;
+  if (world.is_root()) planned = plan_on_root(o);
+  planned = json::parse(world.broadcast(world.is_root() ? planned.dump() : std::string()));
+  if (planned.contains("error")) throw CollectiveError(planned["error"].get<std::string>(), kExitUsage);
+  const Plan plan = plan_from_json(planned["plan"]);
+  Settings settings = settings_from(o);  // cheap; every rank needs the numbers
+  const double plan_s = MPI_Wtime() - t_start;
+  if (world.is_root()) {
+    for (const auto& w : plan.warnings) spdlog::warn("{}", w);
+    std::size_t images = 0;
+    for (const auto& sh : plan.shards) images += sh.images.size();
+    spdlog::info("plan: {} images in {} shards over {} ranks ({} skipped before decoding), {:.2f} s", images,
+                 plan.shards.size(), world.size(), plan.skipped.size(), plan_s);
+  }
+
+  // 2. Shards are dealt round-robin; each rank writes its own (no parallel HDF5 needed).
+  std::vector<const PlannedShard*> mine;
+  std::int64_t my_images = 0;
+  for (std::size_t i = 0; i < plan.shards.size(); ++i)
+    if (static_cast<int>(i % static_cast<std::size_t>(world.size())) == world.rank()) {
+      mine.push_back(&plan.shards[i]);
+      my_images += static_cast<std::int64_t>(plan.shards[i].images.size());
+    }
+  Progress progress(world.size() > 1 ? "preprocess (rank 0's shards)" : "preprocess", my_images, world.is_root());
+  json my_records = json::array();
+  std::string failure;
+  const double t_write = MPI_Wtime();
+  std::size_t decoded = 0;
+  try {
+    for (const PlannedShard* sh : mine) {
+      ShardResult r = write_shard(*sh, settings, o, progress);
+      decoded += r.decoded;
+      my_records.push_back(std::move(r.record));
+    }
+  } catch (const std::exception& e) {
+    failure = e.what();
+    spdlog::error("{}", failure);  // local error: this rank says what went wrong itself
+  }
+  progress.finish();
+  const double my_write_s = MPI_Wtime() - t_write;
+
+  // 3. Agree on success, gather the records, rank 0 writes the manifest last.
+  const bool all_ok = world.all_true(failure.empty());
+  json mine_summary = {{"rank", world.rank()}, {"host", world.host()}, {"shards", mine.size()},
+                       {"images", my_images}, {"decoded", decoded}, {"seconds", my_write_s},
+                       {"records", my_records}};
+  const auto gathered = world.gather(mine_summary.dump());
+  const double write_s = world.max(my_write_s);
+  if (!all_ok) throw CollectiveError("preprocess failed on at least one rank (see the messages above); manifest.json not written", kExitFailure);
+  if (!world.is_root()) return kExitOk;
+
+  std::vector<json> records;
+  json per_rank = json::array();
+  for (const auto& g : gathered) {
+    json r = json::parse(g);
+    for (auto& rec : r["records"]) records.push_back(rec);
+    r.erase("records");
+    r["images_per_s"] = r["seconds"].get<double>() > 0 ? r["images"].get<double>() / r["seconds"].get<double>() : 0.0;
+    per_rank.push_back(r);
+  }
+  std::sort(records.begin(), records.end(), [](const json& a, const json& b) {
+    return a["split"] != b["split"] ? a["split"] < b["split"] : a["index"] < b["index"];
+  });
+  remove_stale_shards(o.output, plan);
+  const json manifest = build_manifest(plan, o, records, per_rank, plan_s, write_s);
+  write_file_atomic(fs::path(o.output) / "manifest.json", manifest.dump(2) + "\n");
+
+  const auto& t = manifest["totals"];
+  spdlog::info("wrote {}: {} images (train {}, val {}, test {}), {} skipped, {:.1f} images/s over {} ranks",
+               (fs::path(o.output) / "manifest.json").string(), t["written"].get<std::size_t>(),
+               manifest["splits"].value("train", json::object()).value("images", 0),
+               manifest["splits"].value("val", json::object()).value("images", 0),
+               manifest["splits"].value("test", json::object()).value("images", 0), t["skipped"].get<std::size_t>(),
+               manifest["timings"]["images_per_s"].get<double>(), world.size());
+  return kExitOk;
+}
+
+}  // namespace cxr::preprocess
