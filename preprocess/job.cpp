@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <ctime>
 #include <map>
 #include <set>
@@ -45,8 +47,8 @@ Settings settings_from(const JobOptions& o) {
 json plan_on_root(const JobOptions& o) {
   try {
     const Settings settings = settings_from(o);
-    ensure_writable_directory(o.output);
     Plan plan = make_plan(settings);
+    ensure_writable_directory(o.output);  // after planning: bad input leaves no empty directory behind
     const fs::path manifest = fs::path(o.output) / "manifest.json";
     if (fs::exists(manifest) && !o.force) {
       json old;
@@ -86,7 +88,10 @@ ShardResult write_shard(const PlannedShard& shard, const Settings& s, const JobO
     const fs::path tmp = temporary_path_for(final_path);
     try {
       shards::ShardWriter writer(tmp.string(), {shard.split, s.image_size, shard.images.size(), s.gzip_level, shard.digest});
+      // Test hook: slows each image so a test can kill the job mid-run at a known point.
+      static const int delay_ms = std::getenv("CXR_TEST_IMAGE_DELAY_MS") ? std::atoi(std::getenv("CXR_TEST_IMAGE_DELAY_MS")) : 0;
       for (const auto& img : shard.images) {
+        if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
         try {
           const image::Gray8 decoded = image::read_png(img.path);
           const image::Gray8 small = image::resize_bicubic(decoded, s.image_size, s.image_size);
@@ -138,6 +143,8 @@ std::string utc_now() {
 // Rank 0: the manifest from every rank's shard records.
 json build_manifest(const Plan& plan, const JobOptions& o, const std::vector<json>& records, const json& per_rank,
                     double plan_s, double write_s) {
+  std::size_t decoded = 0;  // images decoded in this run (reused shards excluded), for the rate
+  for (const auto& r : per_rank) decoded += r["decoded"].get<std::size_t>();
   json splits = json::object();
   json skipped = json::array();
   for (const auto& k : plan.skipped) skipped.push_back({{"image", k.image}, {"split", k.split}, {"reason", k.reason}});
@@ -180,11 +187,13 @@ json build_manifest(const Plan& plan, const JobOptions& o, const std::vector<jso
                 {"plan_s", plan_s},
                 {"write_s", write_s},
                 {"total_s", total_s},
-                {"images_per_s", write_s > 0 ? static_cast<double>(written) / write_s : 0.0},
+                {"decoded", decoded},
+                {"images_per_s", write_s > 0 ? static_cast<double>(decoded) / write_s : 0.0},
                 {"per_rank", per_rank}}}};
 }
 
-// Removes shard files of an earlier run that the new plan no longer has.
+// Removes shard files of an earlier run that the new plan no longer has, and the temporary
+// files of a killed run (every rank has finished by now, so none is being written).
 void remove_stale_shards(const fs::path& output, const Plan& plan) {
   std::set<std::string> keep;
   for (const auto& sh : plan.shards) keep.insert((output / sh.file).lexically_normal().string());
@@ -195,6 +204,9 @@ void remove_stale_shards(const fs::path& output, const Plan& plan) {
       const std::string name = e.path().filename().string();
       if (name.rfind("shard-", 0) == 0 && e.path().extension() == ".h5" && !keep.count(e.path().lexically_normal().string())) {
         spdlog::info("removing stale shard {}", e.path().string());
+        fs::remove(e.path());
+      } else if (name.rfind(".shard-", 0) == 0 && name.find(".tmp.") != std::string::npos) {
+        spdlog::info("removing {}, left by a killed run", e.path().string());
         fs::remove(e.path());
       }
     }
@@ -263,7 +275,7 @@ int run(dist::World& world, const JobOptions& o) {
     json r = json::parse(g);
     for (auto& rec : r["records"]) records.push_back(rec);
     r.erase("records");
-    r["images_per_s"] = r["seconds"].get<double>() > 0 ? r["images"].get<double>() / r["seconds"].get<double>() : 0.0;
+    r["images_per_s"] = r["seconds"].get<double>() > 0 ? r["decoded"].get<double>() / r["seconds"].get<double>() : 0.0;
     per_rank.push_back(r);
   }
   std::sort(records.begin(), records.end(), [](const json& a, const json& b) {
@@ -274,6 +286,9 @@ int run(dist::World& world, const JobOptions& o) {
   write_file_atomic(fs::path(o.output) / "manifest.json", manifest.dump(2) + "\n");
 
   const auto& t = manifest["totals"];
+  std::size_t reused = 0;
+  for (const auto& r : records) reused += r["reused"].get<bool>() ? 1 : 0;
+  spdlog::info("{} shards written, {} shards reused (complete from an earlier run)", records.size() - reused, reused);
   spdlog::info("wrote {}: {} images (train {}, val {}, test {}), {} skipped, {:.1f} images/s over {} ranks",
                (fs::path(o.output) / "manifest.json").string(), t["written"].get<std::size_t>(),
                manifest["splits"].value("train", json::object()).value("images", 0),

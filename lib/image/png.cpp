@@ -49,6 +49,7 @@ Gray8 decode_png(const std::uint8_t* data, std::size_t size) {
     check(spng_decoded_image_size(ctx.get(), SPNG_FMT_G8, &len), "decode");
     out.pixels.resize(len);
     check(spng_decode_image(ctx.get(), out.pixels.data(), len, SPNG_FMT_G8, 0), "decode");
+    check(spng_decode_chunks(ctx.get()), "after the image data");  // a file cut before IEND is broken
     return out;
   }
   // Everything else through 16-bit RGBA: exact for 8-bit sources (v * 257) and 16-bit ones.
@@ -56,6 +57,7 @@ Gray8 decode_png(const std::uint8_t* data, std::size_t size) {
   check(spng_decoded_image_size(ctx.get(), SPNG_FMT_RGBA16, &len), "decode");
   std::vector<std::uint16_t> rgba(len / 2);
   check(spng_decode_image(ctx.get(), rgba.data(), len, SPNG_FMT_RGBA16, 0), "decode");
+  check(spng_decode_chunks(ctx.get()), "after the image data");
   out.pixels.resize(n);
   for (std::size_t i = 0; i < n; ++i)
     out.pixels[i] = luminance8(rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2], 65535.0);
