@@ -1,0 +1,237 @@
+#include "models/models.hpp"
+
+#include <map>
+#include <numeric>
+
+#include "common/error.hpp"
+#include "dist/communicator.hpp"
+
+namespace cxr::models {
+namespace {
+
+namespace nn = torch::nn;
+
+std::int64_t width_at(const ModelOptions& o, std::int64_t level) { return o.base_width() << level; }
+
+// The norm layer after each convolution.
+nn::AnyModule make_norm(const ModelOptions& o, std::int64_t channels) {
+  const std::string& n = o.norm();
+  if (n == "batch") return nn::AnyModule(nn::BatchNorm2d(channels));
+  if (n == "syncbatch") return nn::AnyModule(SyncBatchNorm(channels, o.communicator()));
+  if (n == "group") {
+    const std::int64_t g = std::gcd(channels, std::max<std::int64_t>(1, o.groups()));
+    return nn::AnyModule(nn::GroupNorm(nn::GroupNormOptions(g, channels)));
+  }
+  if (n == "none") return nn::AnyModule(nn::Identity());
+  throw InputError("model.norm: unknown norm '" + n + "' (batch, syncbatch, group, none)");
+}
+
+// conv3x3 -> norm -> ReLU -> conv3x3 -> norm -> ReLU. Convolutions carry a bias only when no
+// norm layer follows (a norm's shift makes it redundant).
+class ConvBlockImpl : public nn::Module {
+ public:
+  ConvBlockImpl(const ModelOptions& o, std::int64_t in, std::int64_t out) {
+    const bool bias = o.norm() == "none";
+    conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3).padding(1).bias(bias)));
+    norm1 = make_norm(o, out);
+    register_module("norm1", norm1.ptr());
+    conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(bias)));
+    norm2 = make_norm(o, out);
+    register_module("norm2", norm2.ptr());
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    x = torch::relu(norm1.forward(conv1->forward(x)));
+    return torch::relu(norm2.forward(conv2->forward(x)));
+  }
+  nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  nn::AnyModule norm1, norm2;
+};
+TORCH_MODULE(ConvBlock);
+
+// Pads `x` at the bottom/right to the spatial size of `like` (odd input sizes).
+torch::Tensor pad_to(const torch::Tensor& x, const torch::Tensor& like) {
+  const auto dh = like.size(2) - x.size(2), dw = like.size(3) - x.size(3);
+  if (dh == 0 && dw == 0) return x;
+  return torch::constant_pad_nd(x, {0, dw, 0, dh});
+}
+
+void check_input(const ModelOptions& o, const torch::Tensor& x) {
+  const std::int64_t min_size = std::int64_t{1} << o.depth();
+  if (x.dim() != 4 || x.size(1) != o.in_channels() || x.size(2) < min_size || x.size(3) < min_size)
+    throw std::invalid_argument("model input: expected [N, " + std::to_string(o.in_channels()) + ", H, W] with H, W >= " +
+                                std::to_string(min_size) + ", got " + c10::str(x.sizes()));
+}
+
+// ---------------------------------------------------------------------------------------------
+class UNetImpl : public DenoiserImpl {
+ public:
+  explicit UNetImpl(const ModelOptions& o) : DenoiserImpl(o) {
+    const auto d = o.depth();
+    for (std::int64_t i = 0; i <= d; ++i)
+      down_.push_back(register_module("down" + std::to_string(i),
+                                      ConvBlock(o, i == 0 ? o.in_channels() : width_at(o, i - 1), width_at(o, i))));
+    for (std::int64_t i = d - 1; i >= 0; --i) {
+      up_.push_back(register_module("upconv" + std::to_string(i),
+                                    nn::ConvTranspose2d(nn::ConvTranspose2dOptions(width_at(o, i + 1), width_at(o, i), 2).stride(2))));
+      up_block_.push_back(register_module("up" + std::to_string(i), ConvBlock(o, 2 * width_at(o, i), width_at(o, i))));
+    }
+    head_ = register_module("head", nn::Conv2d(nn::Conv2dOptions(width_at(o, 0), o.out_channels(), 1)));
+  }
+
+  torch::Tensor forward(const torch::Tensor& input) override {
+    check_input(options_, input);
+    std::vector<torch::Tensor> skips;
+    torch::Tensor x = input;
+    for (std::size_t i = 0; i < down_.size(); ++i) {
+      if (i > 0) x = torch::max_pool2d(x, 2);
+      x = down_[i]->forward(x);
+      skips.push_back(x);
+    }
+    for (std::size_t k = 0; k < up_.size(); ++k) {
+      const torch::Tensor& skip = skips[skips.size() - 2 - k];
+      x = up_block_[k]->forward(torch::cat({skip, pad_to(up_[k]->forward(x), skip)}, 1));
+    }
+    return finish(input, head_->forward(x));
+  }
+
+ private:
+  std::vector<ConvBlock> down_, up_block_;
+  std::vector<nn::ConvTranspose2d> up_;
+  nn::Conv2d head_{nullptr};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Nodes x_i_j: level i (resolution 2^-i), j-th node of that level. x_i_0 is the encoder;
+// x_i_j (j >= 1) sees x_i_0 .. x_i_(j-1) and the upsampled x_(i+1)_(j-1).
+class UNetPlusPlusImpl : public DenoiserImpl {
+ public:
+  explicit UNetPlusPlusImpl(const ModelOptions& o) : DenoiserImpl(o) {
+    const auto d = o.depth();
+    nodes_.resize(static_cast<std::size_t>(d + 1));
+    for (std::int64_t j = 0; j <= d; ++j) {
+      for (std::int64_t i = 0; i + j <= d; ++i) {
+        const std::int64_t in = j == 0 ? (i == 0 ? o.in_channels() : width_at(o, i - 1))
+                                       : width_at(o, i) * j + width_at(o, i + 1);
+        nodes_[static_cast<std::size_t>(i)].push_back(
+            register_module("x_" + std::to_string(i) + "_" + std::to_string(j), ConvBlock(o, in, width_at(o, i))));
+      }
+    }
+    // One head on x_0_depth; with deep supervision one on every x_0_j (unused heads would be
+    // parameters without gradients, which gradient all-reduce would wait for forever).
+    for (std::int64_t j = o.deep_supervision() ? 1 : d; j <= d; ++j)
+      heads_.emplace(j, register_module("head" + std::to_string(j), nn::Conv2d(nn::Conv2dOptions(width_at(o, 0), o.out_channels(), 1))));
+  }
+
+  torch::Tensor forward(const torch::Tensor& input) override { return run(input, options_.depth()).back(); }
+
+  std::vector<torch::Tensor> forward_heads(const torch::Tensor& input) override {
+    auto outs = run(input, options_.depth());
+    if (!options_.deep_supervision()) return {outs.back()};
+    return outs;
+  }
+
+  // Pruned inference (deep supervision only): the sub-network up to x_0_level, fewer nodes.
+  torch::Tensor forward_pruned(const torch::Tensor& input, std::int64_t level) {
+    if (!heads_.count(level)) throw std::invalid_argument("U-Net++ has no head at level " + std::to_string(level));
+    return run(input, level).back();
+  }
+
+ private:
+  // Outputs of heads 1..level (computing only the nodes they need).
+  std::vector<torch::Tensor> run(const torch::Tensor& input, std::int64_t level) {
+    check_input(options_, input);
+    const auto d = options_.depth();
+    std::vector<std::vector<torch::Tensor>> x(static_cast<std::size_t>(d + 1));
+    auto node = [&](std::int64_t i, std::int64_t j) -> ConvBlock& { return nodes_[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)]; };
+    for (std::int64_t i = 0; i <= level; ++i)
+      x[static_cast<std::size_t>(i)].push_back(node(i, 0)->forward(i == 0 ? input : torch::max_pool2d(x[static_cast<std::size_t>(i - 1)][0], 2)));
+    std::vector<torch::Tensor> outs;
+    for (std::int64_t j = 1; j <= level; ++j) {
+      for (std::int64_t i = 0; i + j <= level; ++i) {
+        auto& row = x[static_cast<std::size_t>(i)];
+        const torch::Tensor& below = x[static_cast<std::size_t>(i + 1)][static_cast<std::size_t>(j - 1)];
+        torch::Tensor up = torch::nn::functional::interpolate(
+            below, torch::nn::functional::InterpolateFuncOptions()
+                       .scale_factor(std::vector<double>{2.0, 2.0})
+                       .mode(torch::kBilinear)
+                       .align_corners(true));
+        std::vector<torch::Tensor> parts(row.begin(), row.begin() + j);
+        parts.push_back(pad_to(up, row[0]));
+        row.push_back(node(i, j)->forward(torch::cat(parts, 1)));
+      }
+      if (heads_.count(j)) outs.push_back(finish(input, heads_.at(j)->forward(x[0][static_cast<std::size_t>(j)])));
+    }
+    return outs;
+  }
+
+  std::vector<std::vector<ConvBlock>> nodes_;
+  std::map<std::int64_t, nn::Conv2d> heads_;
+};
+
+}  // namespace
+
+torch::Tensor DenoiserImpl::finish(const torch::Tensor& input, const torch::Tensor& head_output) const {
+  return options_.residual() ? input - head_output : head_output;
+}
+
+std::shared_ptr<DenoiserImpl> DenoiserImpl::clone_model(const torch::Device& device) const {
+  auto copy = make_model(options_);
+  torch::NoGradGuard no_grad;
+  auto src_p = named_parameters(true), dst_p = copy->named_parameters(true);
+  for (auto& item : src_p) dst_p[item.key()].copy_(item.value());
+  auto src_b = named_buffers(true), dst_b = copy->named_buffers(true);
+  for (auto& item : src_b) dst_b[item.key()].copy_(item.value());
+  copy->to(device);
+  copy->train(is_training());
+  return copy;
+}
+
+std::shared_ptr<DenoiserImpl> make_model(const ModelOptions& o) {
+  if (o.depth() < 1 || o.depth() > 6) throw InputError("model.depth must be in [1, 6]");
+  if (o.name() == "unet") return std::make_shared<UNetImpl>(o);
+  if (o.name() == "unetpp") return std::make_shared<UNetPlusPlusImpl>(o);
+  throw InputError("model.name: unknown model '" + o.name() + "' (unet, unetpp)");
+}
+
+std::int64_t parameter_count(const torch::nn::Module& module) {
+  std::int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+SyncBatchNormImpl::SyncBatchNormImpl(std::int64_t channels, std::shared_ptr<dist::Communicator> comm)
+    : comm_(std::move(comm)) {
+  weight = register_parameter("weight", torch::ones({channels}));
+  bias = register_parameter("bias", torch::zeros({channels}));
+  running_mean = register_buffer("running_mean", torch::zeros({channels}));
+  running_var = register_buffer("running_var", torch::ones({channels}));
+  num_batches_tracked = register_buffer("num_batches_tracked", torch::zeros({}, torch::kInt64));
+}
+
+torch::Tensor SyncBatchNormImpl::forward(const torch::Tensor& x) {
+  if (!is_training()) return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_, false);
+  // Sum, sum of squares and count over this rank's batch, then over all ranks, in float32 even
+  // under autocast (statistics in half precision lose too much).
+  const torch::Tensor xf = x.to(torch::kFloat32);
+  const double local_count = static_cast<double>(x.numel() / x.size(1));
+  torch::Tensor stats = torch::cat({xf.sum({0, 2, 3}), (xf * xf).sum({0, 2, 3}),
+                                    torch::full({1}, local_count, xf.options())});
+  stats = dist::differentiable_all_reduce_sum(stats, comm_);
+  const auto c = x.size(1);
+  const torch::Tensor count = stats.slice(0, 2 * c, 2 * c + 1);
+  const torch::Tensor mean = stats.slice(0, 0, c) / count;
+  const torch::Tensor var = (stats.slice(0, c, 2 * c) / count - mean * mean).clamp_min(0.0);
+  {
+    torch::NoGradGuard no_grad;
+    const double n = count.item<double>();
+    running_mean.mul_(1 - momentum_).add_(mean.detach() * momentum_);
+    running_var.mul_(1 - momentum_).add_(var.detach() * (n / std::max(1.0, n - 1)) * momentum_);
+    num_batches_tracked.add_(1);
+  }
+  const torch::Tensor y = (xf - mean.view({1, c, 1, 1})) * torch::rsqrt(var.view({1, c, 1, 1}) + eps_) * weight.view({1, c, 1, 1}) +
+                          bias.view({1, c, 1, 1});
+  return y.to(x.scalar_type());
+}
+
+}  // namespace cxr::models

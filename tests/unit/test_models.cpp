@@ -1,0 +1,82 @@
+#include <doctest/doctest.h>
+
+#include <torch/torch.h>
+
+#include "models/models.hpp"
+
+using namespace cxr;
+using models::ModelOptions;
+
+TEST_SUITE("models") {
+  TEST_CASE("parameter counts at base width 64 match the reference study (31.0 M and 36.6 M)") {
+    const auto unet = models::make_model(ModelOptions().name("unet").base_width(64));
+    const auto unetpp = models::make_model(ModelOptions().name("unetpp").base_width(64));
+    const double m_unet = static_cast<double>(models::parameter_count(*unet)) / 1e6;
+    const double m_unetpp = static_cast<double>(models::parameter_count(*unetpp)) / 1e6;
+    MESSAGE("U-Net ", models::parameter_count(*unet), ", U-Net++ ", models::parameter_count(*unetpp));
+    CHECK(std::round(m_unet * 10) / 10 == doctest::Approx(31.0));
+    CHECK(std::round(m_unetpp * 10) / 10 == doctest::Approx(36.6));
+  }
+
+  TEST_CASE("output shape equals input shape, for odd sizes, every norm and both models") {
+    torch::manual_seed(0);
+    for (const char* name : {"unet", "unetpp"}) {
+      for (const char* norm : {"batch", "syncbatch", "group", "none"}) {
+        for (bool residual : {false, true}) {
+          const std::string what = std::string(name) + " norm " + norm + (residual ? " residual" : "");
+          CAPTURE(what);
+          auto net = models::make_model(ModelOptions().name(name).base_width(4).depth(3).norm(norm).residual(residual));
+          const torch::Tensor x = torch::randn({2, 1, 37, 45});
+          const torch::Tensor y = net->forward(x);
+          CHECK(y.sizes() == x.sizes());
+          // Gradients reach every parameter.
+          y.mean().backward();
+          for (const auto& p : net->named_parameters()) {
+            CAPTURE(p.key());
+            CHECK((p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0));
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("U-Net++ deep supervision gives one output per head; pruning runs fewer nodes") {
+    auto net = models::make_model(ModelOptions().name("unetpp").base_width(4).depth(3).deep_supervision(true));
+    const torch::Tensor x = torch::rand({1, 1, 32, 32});
+    const auto heads = net->forward_heads(x);
+    CHECK(heads.size() == 3);
+    for (const auto& h : heads) CHECK(h.sizes() == x.sizes());
+    CHECK(torch::equal(heads.back(), net->forward(x)));
+    auto no_ds = models::make_model(ModelOptions().name("unetpp").base_width(4).depth(3));
+    CHECK(no_ds->forward_heads(x).size() == 1);
+  }
+
+  TEST_CASE("a clone has the same parameters and output, and is independent") {
+    torch::manual_seed(1);
+    auto net = models::make_model(ModelOptions().name("unet").base_width(4).depth(2).norm("group"));
+    auto copy = net->clone_model(torch::kCPU);
+    const torch::Tensor x = torch::rand({1, 1, 16, 16});
+    CHECK(torch::equal(net->forward(x), copy->forward(x)));
+    {
+      torch::NoGradGuard g;
+      copy->parameters()[0].add_(1.0);
+    }
+    CHECK_FALSE(torch::equal(net->parameters()[0], copy->parameters()[0]));
+  }
+
+  TEST_CASE("a wrong input shape names what was expected") {
+    auto net = models::make_model(ModelOptions().base_width(4).depth(3));
+    CHECK_THROWS_WITH_AS(net->forward(torch::rand({1, 3, 32, 32})), doctest::Contains("expected [N, 1, H, W]"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(net->forward(torch::rand({1, 1, 4, 4})), doctest::Contains("H, W >= 8"), std::invalid_argument);
+  }
+
+  TEST_CASE("sync batch norm on one process equals batch norm") {
+    torch::manual_seed(2);
+    models::SyncBatchNorm sbn(3, nullptr);
+    torch::nn::BatchNorm2d bn(3);
+    const torch::Tensor x = torch::randn({4, 3, 5, 5});
+    CHECK(torch::allclose(sbn->forward(x), bn->forward(x), 1e-5, 1e-5));
+    CHECK(torch::allclose(sbn->running_mean, bn->running_mean, 1e-6, 1e-6));
+    CHECK(torch::allclose(sbn->running_var, bn->running_var, 1e-6, 1e-6));
+  }
+}
