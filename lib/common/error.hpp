@@ -11,7 +11,9 @@
 
 namespace cxr {
 
-enum ExitCode : int { kExitOk = 0, kExitFailure = 1, kExitUsage = 2 };
+// kExitRequeue: cxr-train stopped on SIGUSR1/SIGTERM after writing a checkpoint; the batch
+// script requeues the job and the next run resumes (75 = EX_TEMPFAIL, "try again later").
+enum ExitCode : int { kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitRequeue = 75 };
 
 struct InputError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -61,14 +61,15 @@ void Progress::draw(bool final_line) {
     const int filled = static_cast<int>(frac * width);
     std::string bar(static_cast<std::size_t>(filled), '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld %s  %.1f %s/s  %s %s%s", label_.c_str(), bar.c_str(),
+    std::fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld %s  %.1f %s/s  %s %s  %s%s", label_.c_str(), bar.c_str(),
                  100 * frac, static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(),
                  rate, unit_.c_str(), final_line ? "elapsed" : "eta",
-                 format_duration(final_line ? t : eta).c_str(), final_line ? "\n" : "   ");
+                 format_duration(final_line ? t : eta).c_str(), note_.c_str(), final_line ? "\n" : "   ");
   } else {
-    std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %.1f %s/s, %s %s\n", label_.c_str(),
+    std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %.1f %s/s, %s %s%s%s\n", label_.c_str(),
                  static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), 100 * frac, rate,
-                 unit_.c_str(), final_line ? "elapsed" : "eta", format_duration(final_line ? t : eta).c_str());
+                 unit_.c_str(), final_line ? "elapsed" : "eta", format_duration(final_line ? t : eta).c_str(),
+                 note_.empty() ? "" : ", ", note_.c_str());
   }
   std::fflush(stderr);
 }

@@ -13,13 +13,14 @@ class Progress {
   Progress(std::string label, std::int64_t total, bool enabled, std::string unit = "images",
            double line_interval_s = 10.0);
   void advance(std::int64_t n = 1);
+  void set_note(std::string note) { note_ = std::move(note); }  // shown after the counts ("loss 0.021")
   void finish();
   double elapsed_s() const;
 
  private:
   void draw(bool final_line);
 
-  std::string label_, unit_;
+  std::string label_, unit_, note_;
   std::int64_t total_, done_ = 0;
   bool enabled_, tty_, finished_ = false;
   double line_interval_s_;

@@ -22,6 +22,52 @@ const Schema& project_schema() {
     s.add({"split.val_fraction", Type::Float, "0.1", 0.0, 0.9, {}, "patient mode: share of train_val patients used for validation"});
     s.add({"split.image_train_fraction", Type::Float, "0.5", 0.0, 1.0, {}, "image mode: share of images for training"});
     s.add({"split.image_val_fraction", Type::Float, "0.33", 0.0, 1.0, {}, "image mode: share of images for validation"});
+
+    s.add({"data.dir", Type::String, "", {}, {}, {}, "dataset directory written by cxr-preprocess"});
+
+    s.add({"model.name", Type::String, "unet", {}, {}, {"unet", "unetpp"}, "network"});
+    s.add({"model.base_width", Type::Int, "64", 1, 1024, {}, "channels at full resolution (the reference: 64)"});
+    s.add({"model.depth", Type::Int, "4", 1, 6, {}, "number of 2x downsamplings (the reference: 4)"});
+    s.add({"model.norm", Type::String, "batch", {}, {}, {"batch", "syncbatch", "group", "none"},
+           "norm layer: batch (per rank, buffers from rank 0), syncbatch (statistics over all ranks), group, none"});
+    s.add({"model.groups", Type::Int, "8", 1, 1024, {}, "group norm: groups per layer"});
+    s.add({"model.residual", Type::Bool, "false", {}, {}, {}, "predict the noise and subtract it from the input"});
+    s.add({"model.deep_supervision", Type::Bool, "false", {}, {}, {}, "U-Net++: train every head x_0_j, average the losses"});
+
+    s.add({"noise.mean", Type::Float, "0.1", -1.0, 1.0, {}, "mean of the additive Gaussian noise (the reference: 0.1)"});
+    s.add({"noise.sigma", Type::Float, "0.1", 0.0, 2.0, {}, "standard deviation (the reference: 0.1, 0.2, 0.3)"});
+    s.add({"noise.clip", Type::Bool, "true", {}, {}, {}, "clamp noisy images to [0, 1]"});
+    s.add({"noise.mode", Type::String, "fixed", {}, {}, {"fixed", "resample"}, "fixed: one draw per image (the reference); resample: new noise every epoch"});
+
+    s.add({"train.run_dir", Type::String, "", {}, {}, {}, "run directory (checkpoints, logs): shared storage on clusters"});
+    s.add({"train.epochs", Type::Int, "50", 1, 100000, {}, "epochs"});
+    s.add({"train.max_steps", Type::Int, "0", 0, 1.0e12, {}, "stop after this many optimizer steps in total (0: no limit)"});
+    s.add({"train.batch_size", Type::Int, "16", 1, 65536, {}, "images per rank per step"});
+    s.add({"train.lr", Type::Float, "0.001", 0.0, 10.0, {}, "learning rate (Adam; the reference: 1e-3)"});
+    s.add({"train.lr_scaling", Type::String, "none", {}, {}, {"none", "linear"},
+           "linear: lr x global batch / train.reference_batch"});
+    s.add({"train.reference_batch", Type::Int, "16", 1, 1.0e9, {}, "the global batch train.lr was tuned for"});
+    s.add({"train.weight_decay", Type::Float, "0.0", 0.0, 1.0, {}, "Adam weight decay"});
+    s.add({"train.loss", Type::String, "l1", {}, {}, {"l1", "mse", "l1_ssim"}, "training loss (the reference: l1)"});
+    s.add({"train.ssim_weight", Type::Float, "0.16", 0.0, 1.0, {}, "l1_ssim: weight of (1 - SSIM)"});
+    s.add({"train.schedule", Type::String, "constant", {}, {}, {"constant", "cosine", "step"}, "learning-rate schedule after warm-up"});
+    s.add({"train.warmup_epochs", Type::Float, "0", 0.0, 1000.0, {}, "linear warm-up length"});
+    s.add({"train.step_epochs", Type::Int, "20", 1, 100000, {}, "step schedule: epochs between decays"});
+    s.add({"train.step_gamma", Type::Float, "0.1", 0.0, 1.0, {}, "step schedule: decay factor"});
+    s.add({"train.grad_clip", Type::Float, "0", 0.0, 1.0e9, {}, "clip the global gradient norm to this (0: off)"});
+    s.add({"train.amp", Type::String, "off", {}, {}, {"off", "fp16", "bf16"}, "mixed precision (fp16 with dynamic loss scaling needs CUDA)"});
+    s.add({"train.strategy", Type::String, "ddp", {}, {}, {"ddp", "single", "dp"},
+           "ddp: one process per device; single: one process; dp: one process, several local devices"});
+    s.add({"train.device", Type::String, "auto", {}, {}, {"auto", "cpu", "cuda"}, "auto: CUDA when available"});
+    s.add({"train.overlap", Type::Bool, "true", {}, {}, {}, "start each gradient bucket's all-reduce during backward"});
+    s.add({"train.bucket_mb", Type::Float, "25", 0.001, 4096.0, {}, "gradient bucket size in MB"});
+    s.add({"train.val_every", Type::Int, "1", 0, 100000, {}, "validate every N epochs (0: never)"});
+    s.add({"train.checkpoint_every", Type::Int, "1", 1, 100000, {}, "checkpoint every N epochs"});
+    s.add({"train.keep_last", Type::Int, "3", 1, 1000, {}, "step checkpoints to keep (plus best.pt)"});
+    s.add({"train.log_every", Type::Int, "10", 1, 1000000, {}, "rank 0 prints a line every N steps in batch logs"});
+    s.add({"train.max_nonfinite", Type::Int, "20", 1, 1000000, {}, "abort after this many non-finite steps in a row"});
+    s.add({"train.threads", Type::Int, "0", 0, 1024, {}, "intra-op CPU threads per rank (0: cores / local ranks)"});
+    s.add({"train.prefetch", Type::Int, "3", 1, 64, {}, "batches prepared ahead by the loader thread"});
     return s;
   }();
   return schema;

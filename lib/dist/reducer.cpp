@@ -1,0 +1,77 @@
+#include "dist/reducer.hpp"
+
+#include <chrono>
+
+#include "common/error.hpp"
+
+namespace cxr::dist {
+
+GradientReducer::GradientReducer(std::vector<torch::Tensor> params, std::shared_ptr<Communicator> comm, double bucket_mb,
+                                 bool overlap)
+    : params_(std::move(params)), comm_(std::move(comm)), overlap_(overlap) {
+  where_.resize(params_.size());
+  const auto limit = static_cast<std::int64_t>(bucket_mb * 1024 * 1024);
+  // Reverse parameter order approximates the order in which backward finishes gradients.
+  Bucket current;
+  std::int64_t bytes = 0, offset = 0;
+  for (std::size_t k = params_.size(); k-- > 0;) {
+    const torch::Tensor& p = params_[k];
+    if (!current.params.empty() && bytes + p.numel() * p.element_size() > limit) {
+      current.flat = torch::zeros({offset}, params_[current.params.front()].options().requires_grad(false));
+      buckets_.push_back(std::move(current));
+      current = Bucket();
+      bytes = offset = 0;
+    }
+    where_[k] = {buckets_.size(), current.params.size()};
+    current.params.push_back(k);
+    current.offsets.push_back(offset);
+    offset += p.numel();
+    bytes += p.numel() * p.element_size();
+  }
+  if (!current.params.empty()) {
+    current.flat = torch::zeros({offset}, params_[current.params.front()].options().requires_grad(false));
+    buckets_.push_back(std::move(current));
+  }
+  if (comm_->size() > 1) {
+    for (std::size_t k = 0; k < params_.size(); ++k)
+      params_[k].register_hook([this, k](const torch::Tensor& grad) { on_ready(k, grad); });
+  }
+}
+
+void GradientReducer::prepare() {
+  for (auto& b : buckets_) {
+    b.ready = 0;
+    b.work.reset();
+  }
+}
+
+void GradientReducer::on_ready(std::size_t k, const torch::Tensor& grad) {
+  auto [b, slot] = where_[k];
+  Bucket& bucket = buckets_[b];
+  bucket.flat.narrow(0, bucket.offsets[slot], params_[k].numel()).copy_(grad.reshape({-1}));
+  if (++bucket.ready == bucket.params.size() && overlap_) bucket.work = comm_->all_reduce_sum_async(bucket.flat);
+}
+
+void GradientReducer::finish() {
+  if (comm_->size() == 1) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto& bucket : buckets_) {
+    if (bucket.ready != bucket.params.size())
+      throw RuntimeError("gradient reducer: " + std::to_string(bucket.params.size() - bucket.ready) +
+                         " parameter(s) got no gradient this step (every parameter must take part in the loss)");
+    if (!bucket.work) bucket.work = comm_->all_reduce_sum_async(bucket.flat);
+  }
+  const double inv = 1.0 / comm_->size();
+  for (auto& bucket : buckets_) {
+    bucket.work->wait();
+    bucket.work.reset();
+    bucket.flat.mul_(inv);
+    for (std::size_t s = 0; s < bucket.params.size(); ++s) {
+      torch::Tensor& p = params_[bucket.params[s]];
+      p.mutable_grad().copy_(bucket.flat.narrow(0, bucket.offsets[s], p.numel()).view_as(p));
+    }
+  }
+  wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace cxr::dist

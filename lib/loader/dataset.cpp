@@ -1,0 +1,162 @@
+#include "loader/dataset.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+#include "random/keyed.hpp"
+
+namespace cxr::loader {
+namespace {
+
+// The serial HDF5 library keeps global state: every call from any thread goes through this.
+std::mutex& hdf5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+Dataset::Dataset(const std::string& dir, const std::string& split) : split_(split) {
+  const fs::path manifest_path = fs::path(dir) / "manifest.json";
+  if (!fs::exists(manifest_path))
+    throw InputError("no dataset at " + dir + ": " + manifest_path.string() + " is missing (run cxr-preprocess first)");
+  nlohmann::json m;
+  try {
+    m = nlohmann::json::parse(read_text_file(manifest_path));
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(manifest_path.string() + ": not valid JSON: " + e.what());
+  }
+  if (!m.contains("splits") || !m["splits"].contains(split))
+    throw InputError(manifest_path.string() + ": the dataset has no '" + split + "' split");
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  for (const auto& sh : m["splits"][split]["shards"]) {
+    const std::string path = (fs::path(dir) / sh["file"].get<std::string>()).string();
+    auto reader = std::make_unique<shards::ShardReader>(path);
+    if (reader->info().plan_digest != sh["digest"].get<std::string>())
+      throw InputError(path + " does not belong to " + manifest_path.string() +
+                       " (its digest differs: a later cxr-preprocess run replaced it); rerun cxr-preprocess");
+    if (image_size_ == 0) image_size_ = reader->info().image_size;
+    if (reader->info().image_size != image_size_) throw InputError(path + ": image size differs from the other shards");
+    for (std::size_t row = 0; row < reader->info().count; ++row) {
+      index_.emplace_back(shards_.size(), row);
+      ids_.push_back(noise::image_id(reader->info().samples[row].image));
+    }
+    shards_.push_back(std::move(reader));
+  }
+  if (index_.empty()) throw InputError(manifest_path.string() + ": the '" + split + "' split has no images");
+}
+
+const shards::Sample& Dataset::sample(std::size_t i) const {
+  const auto& [shard, row] = index_.at(i);
+  return shards_[shard]->info().samples[row];
+}
+
+void Dataset::read(std::size_t i, std::uint8_t* out) const {
+  const auto& [shard, row] = index_.at(i);
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  shards_[shard]->read_image(row, out);
+}
+
+torch::Tensor Dataset::read_batch(const std::vector<std::size_t>& indices) const {
+  const auto s = static_cast<std::int64_t>(image_size_);
+  torch::Tensor bytes = torch::empty({static_cast<std::int64_t>(indices.size()), 1, s, s}, torch::kUInt8);
+  for (std::size_t k = 0; k < indices.size(); ++k)
+    read(indices[k], bytes.data_ptr<std::uint8_t>() + static_cast<std::int64_t>(k) * s * s);
+  return bytes.to(torch::kFloat32).div_(255.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+DistributedSampler::DistributedSampler(std::size_t n, std::size_t batch, int rank, int world, std::uint64_t seed, bool shuffle)
+    : n_(n), batch_(batch), rank_(rank), world_(world), seed_(seed), shuffle_(shuffle) {
+  if (batch == 0) throw InputError("train.batch_size must be at least 1");
+  if (steps_per_epoch() == 0)
+    throw InputError("the training split has " + std::to_string(n) + " images, fewer than one global batch of " +
+                     std::to_string(batch * static_cast<std::size_t>(world)) + " (batch_size x ranks)");
+}
+
+std::size_t DistributedSampler::steps_per_epoch() const { return n_ / (batch_ * static_cast<std::size_t>(world_)); }
+
+std::vector<std::size_t> DistributedSampler::batch(std::int64_t epoch, std::size_t step) const {
+  if (epoch != cached_epoch_) {
+    order_.resize(n_);
+    for (std::size_t i = 0; i < n_; ++i) order_[i] = i;
+    if (shuffle_) {
+      std::vector<std::uint64_t> key(n_);
+      for (std::size_t i = 0; i < n_; ++i) key[i] = rng::hash_key(seed_, rng::Purpose::Shuffle, static_cast<std::uint64_t>(epoch), i);
+      std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
+    }
+    cached_epoch_ = epoch;
+  }
+  const std::size_t start = step * batch_ * static_cast<std::size_t>(world_) + static_cast<std::size_t>(rank_) * batch_;
+  return std::vector<std::size_t>(order_.begin() + static_cast<std::ptrdiff_t>(start),
+                                  order_.begin() + static_cast<std::ptrdiff_t>(start + batch_));
+}
+
+std::vector<std::size_t> evaluation_slice(std::size_t n, int rank, int world) {
+  const std::size_t lo = n * static_cast<std::size_t>(rank) / static_cast<std::size_t>(world);
+  const std::size_t hi = n * static_cast<std::size_t>(rank + 1) / static_cast<std::size_t>(world);
+  std::vector<std::size_t> out;
+  for (std::size_t i = lo; i < hi; ++i) out.push_back(i);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+Prefetcher::Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise,
+                       std::int64_t epoch, std::size_t first_step, std::size_t last_step, std::size_t depth)
+    : data_(data), sampler_(sampler), noise_(noise), epoch_(epoch), next_step_(first_step), last_step_(last_step),
+      depth_(std::max<std::size_t>(1, depth)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Prefetcher::run() {
+  try {
+    // The sampler's permutation is computed here, on this thread only, before any batch.
+    for (std::size_t step = next_step_; step < last_step_; ++step) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Batch b;
+      b.indices = sampler_.batch(epoch_, step);
+      b.clean = data_.read_batch(b.indices);
+      std::vector<std::uint64_t> ids;
+      for (auto i : b.indices) ids.push_back(data_.id(i));
+      b.noisy = noise::obfuscate(b.clean, ids, epoch_, noise_);
+      b.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::unique_lock<std::mutex> lock(mutex_);
+      cv_.wait(lock, [&] { return stop_ || queue_.size() < depth_; });
+      if (stop_) return;
+      queue_.push_back(std::move(b));
+      cv_.notify_all();
+    }
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    error_ = e.what();
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  done_ = true;
+  cv_.notify_all();
+}
+
+Batch Prefetcher::next() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait(lock, [&] { return !queue_.empty() || done_; });
+  if (queue_.empty()) throw RuntimeError(error_.empty() ? "the data loader ran past the end of the epoch" : "data loader: " + error_);
+  Batch b = std::move(queue_.front());
+  queue_.pop_front();
+  cv_.notify_all();
+  return b;
+}
+
+}  // namespace cxr::loader

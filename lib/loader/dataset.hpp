@@ -1,0 +1,94 @@
+#pragma once
+// Training data: one split of a cxr-preprocess dataset, a distributed sampler, and a background
+// prefetcher that prepares the next batches while the current one trains.
+#include <torch/torch.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "noise/noise.hpp"
+#include "shards/shard.hpp"
+
+namespace cxr::loader {
+
+// The images of one split, read through the shards listed in manifest.json. Not thread-safe
+// (the HDF5 library is serial): one thread reads.
+class Dataset {
+ public:
+  Dataset(const std::string& dataset_dir, const std::string& split);
+  std::size_t size() const { return index_.size(); }
+  int image_size() const { return image_size_; }
+  const shards::Sample& sample(std::size_t i) const;
+  std::uint64_t id(std::size_t i) const { return ids_[i]; }
+  void read(std::size_t i, std::uint8_t* out) const;  // image_size^2 bytes
+  // Images `indices` as a float tensor [N, 1, S, S] in [0, 1].
+  torch::Tensor read_batch(const std::vector<std::size_t>& indices) const;
+  const std::string& split() const { return split_; }
+
+ private:
+  std::string split_;
+  int image_size_ = 0;
+  std::vector<std::unique_ptr<shards::ShardReader>> shards_;
+  std::vector<std::pair<std::size_t, std::size_t>> index_;  // (shard, row)
+  std::vector<std::uint64_t> ids_;
+};
+
+// Which samples each rank takes. Training: a permutation of the whole split keyed by
+// (seed, epoch), cut into global batches of world * batch; rank r takes slice r of each, so the
+// ranks of a step together see exactly what one rank with the global batch would see. The tail
+// that does not fill a global batch is dropped (the same on every rank).
+class DistributedSampler {
+ public:
+  DistributedSampler(std::size_t dataset_size, std::size_t batch_per_rank, int rank, int world, std::uint64_t seed, bool shuffle);
+  std::size_t steps_per_epoch() const;
+  std::vector<std::size_t> batch(std::int64_t epoch, std::size_t step) const;  // this rank's indices
+
+ private:
+  std::size_t n_, batch_;
+  int rank_, world_;
+  std::uint64_t seed_;
+  bool shuffle_;
+  mutable std::int64_t cached_epoch_ = -1;
+  mutable std::vector<std::size_t> order_;
+};
+
+// Evaluation: rank r of R takes the contiguous slice [r*n/R, (r+1)*n/R): every image exactly
+// once whatever R, no padding duplicates.
+std::vector<std::size_t> evaluation_slice(std::size_t dataset_size, int rank, int world);
+
+struct Batch {
+  std::vector<std::size_t> indices;
+  torch::Tensor clean, noisy;  // [B, 1, S, S] float
+  double read_seconds = 0;     // time spent producing it (in the background)
+};
+
+// Produces batches (epoch, step) for step in [first_step, last_step) on a background thread,
+// `depth` ahead. next() blocks until the next batch is ready.
+class Prefetcher {
+ public:
+  Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise, std::int64_t epoch,
+             std::size_t first_step, std::size_t last_step, std::size_t depth = 3);
+  ~Prefetcher();
+  Batch next();
+
+ private:
+  void run();
+  const Dataset& data_;
+  const DistributedSampler& sampler_;
+  noise::NoiseOptions noise_;
+  std::int64_t epoch_;
+  std::size_t next_step_, last_step_, depth_;
+  std::deque<Batch> queue_;
+  std::string error_;
+  bool stop_ = false, done_ = false;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
+
+}  // namespace cxr::loader

@@ -1,0 +1,38 @@
+#include "noise/noise.hpp"
+
+#include "common/error.hpp"
+#include "random/keyed.hpp"
+
+namespace cxr::noise {
+
+std::uint64_t image_id(const std::string& name) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across platforms and runs
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint64_t>& ids, std::int64_t epoch,
+                        const NoiseOptions& o) {
+  if (clean.dim() != 4 || clean.size(0) != static_cast<std::int64_t>(ids.size()) || clean.scalar_type() != torch::kFloat32 ||
+      !clean.device().is_cpu())
+    throw std::invalid_argument("obfuscate: expected a float CPU tensor [N, C, H, W] with one id per image");
+  if (o.mode() != "fixed" && o.mode() != "resample") throw InputError("noise.mode: expected fixed or resample");
+  const torch::Tensor in = clean.contiguous();
+  torch::Tensor out = torch::empty_like(in);
+  const std::int64_t per_image = in[0].numel();
+  const std::uint64_t draw = o.mode() == "fixed" ? 0 : static_cast<std::uint64_t>(epoch) + 1;
+  const float* src = in.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  for (std::size_t n = 0; n < ids.size(); ++n) {
+    rng::KeyedStream stream(o.seed(), rng::Purpose::Noise, ids[n], draw);
+    const std::int64_t base = static_cast<std::int64_t>(n) * per_image;
+    for (std::int64_t i = 0; i < per_image; ++i) {
+      double v = src[base + i] + o.mean() + o.sigma() * stream.normal();
+      if (o.clip()) v = std::min(1.0, std::max(0.0, v));
+      dst[base + i] = static_cast<float>(v);
+    }
+  }
+  return out;
+}
+
+}  // namespace cxr::noise

@@ -1,0 +1,31 @@
+#pragma once
+// The obfuscation: noisy = clamp(clean + N(mean, sigma), 0, 1), as the reference study applied it
+// before images leave a hospital (mean 0.1, sigma 0.1 / 0.2 / 0.3).
+//
+// Each image's noise is drawn from (seed, image id[, epoch]) by a counter-based generator, so it
+// does not depend on rank count, batch composition or thread timing. "fixed" draws once per image
+// for the whole run (the reference); "resample" draws anew every epoch.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cxr::noise {
+
+struct NoiseOptions {
+  TORCH_ARG(double, mean) = 0.1;
+  TORCH_ARG(double, sigma) = 0.1;
+  TORCH_ARG(bool, clip) = true;
+  TORCH_ARG(std::string, mode) = "fixed";  // fixed | resample
+  TORCH_ARG(std::uint64_t, seed) = 0;
+};
+
+// A stable 64-bit id of an image from its name.
+std::uint64_t image_id(const std::string& name);
+
+// Noisy copies of `clean` [N, 1, H, W] (float, CPU), one per id.
+torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint64_t>& ids, std::int64_t epoch,
+                        const NoiseOptions& options);
+
+}  // namespace cxr::noise

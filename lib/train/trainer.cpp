@@ -1,0 +1,387 @@
+#include "train/trainer.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.hpp"
+#include "common/files.hpp"
+#include "common/progress.hpp"
+#include "dist/communicator.hpp"
+#include "dist/reducer.hpp"
+#include "loader/dataset.hpp"
+#include "models/models.hpp"
+#include "train/amp.hpp"
+#include "train/checkpoint.hpp"
+#include "train/losses.hpp"
+
+namespace cxr::train {
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double max_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+struct Settings {
+  std::string data_dir, run_dir, amp, loss, schedule, strategy;
+  std::int64_t epochs, max_steps, batch, val_every, checkpoint_every, keep_last, log_every, max_nonfinite, prefetch;
+  double lr, weight_decay, ssim_weight, warmup_epochs, step_gamma, grad_clip, bucket_mb;
+  std::int64_t step_epochs;
+  bool overlap;
+  models::ModelOptions model;
+  noise::NoiseOptions noise;
+};
+
+Settings read_settings(const config::Config& c, int world_size) {
+  Settings s;
+  s.data_dir = c.get_string("data.dir");
+  s.run_dir = c.get_string("train.run_dir");
+  if (s.data_dir.empty()) throw InputError("no dataset: set data.dir (or --data)");
+  if (s.run_dir.empty()) throw InputError("no run directory: set train.run_dir (or --run-dir)");
+  s.amp = c.get_string("train.amp");
+  s.loss = c.get_string("train.loss");
+  s.schedule = c.get_string("train.schedule");
+  s.strategy = c.get_string("train.strategy");
+  s.epochs = c.get_int("train.epochs");
+  s.max_steps = c.get_int("train.max_steps");
+  s.batch = c.get_int("train.batch_size");
+  s.val_every = c.get_int("train.val_every");
+  s.checkpoint_every = c.get_int("train.checkpoint_every");
+  s.keep_last = c.get_int("train.keep_last");
+  s.log_every = c.get_int("train.log_every");
+  s.max_nonfinite = c.get_int("train.max_nonfinite");
+  s.prefetch = c.get_int("train.prefetch");
+  s.lr = c.get_float("train.lr");
+  if (c.get_string("train.lr_scaling") == "linear")
+    s.lr *= static_cast<double>(s.batch * world_size) / static_cast<double>(c.get_int("train.reference_batch"));
+  s.weight_decay = c.get_float("train.weight_decay");
+  s.ssim_weight = c.get_float("train.ssim_weight");
+  s.warmup_epochs = c.get_float("train.warmup_epochs");
+  s.step_epochs = c.get_int("train.step_epochs");
+  s.step_gamma = c.get_float("train.step_gamma");
+  s.grad_clip = c.get_float("train.grad_clip");
+  s.bucket_mb = c.get_float("train.bucket_mb");
+  s.overlap = c.get_bool("train.overlap");
+  s.model = models::ModelOptions()
+                .name(c.get_string("model.name"))
+                .base_width(c.get_int("model.base_width"))
+                .depth(c.get_int("model.depth"))
+                .norm(c.get_string("model.norm"))
+                .groups(c.get_int("model.groups"))
+                .residual(c.get_bool("model.residual"))
+                .deep_supervision(c.get_bool("model.deep_supervision"));
+  if (s.model.deep_supervision() && s.model.name() != "unetpp")
+    throw InputError("model.deep_supervision applies to model.name=unetpp only");
+  s.noise = noise::NoiseOptions()
+                .mean(c.get_float("noise.mean"))
+                .sigma(c.get_float("noise.sigma"))
+                .clip(c.get_bool("noise.clip"))
+                .mode(c.get_string("noise.mode"))
+                .seed(static_cast<std::uint64_t>(c.get_int("seed")));
+  return s;
+}
+
+// Learning rate at a (fractional) epoch: linear warm-up, then constant, cosine or step.
+double learning_rate(const Settings& s, double epoch) {
+  if (s.warmup_epochs > 0 && epoch < s.warmup_epochs) return s.lr * (epoch + 1e-9) / s.warmup_epochs;
+  if (s.schedule == "cosine") {
+    const double t = (epoch - s.warmup_epochs) / std::max(1e-9, static_cast<double>(s.epochs) - s.warmup_epochs);
+    return 0.5 * s.lr * (1 + std::cos(3.14159265358979323846 * std::min(1.0, t)));
+  }
+  if (s.schedule == "step") return s.lr * std::pow(s.step_gamma, std::floor(epoch / static_cast<double>(s.step_epochs)));
+  return s.lr;
+}
+
+void set_lr(torch::optim::Adam& opt, double lr) {
+  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+}
+
+// Rank 0's parameters and buffers to every rank (at start and after resume).
+void broadcast_state(models::DenoiserImpl& model, dist::Communicator& comm, bool buffers_only = false) {
+  torch::NoGradGuard no_grad;
+  if (!buffers_only)
+    for (auto& p : model.parameters()) {
+      torch::Tensor t = p.detach().contiguous();
+      comm.broadcast(t, 0);
+      if (!t.is_same(p)) p.copy_(t);
+    }
+  for (auto& b : model.buffers()) {
+    torch::Tensor t = b.contiguous();
+    comm.broadcast(t, 0);
+    if (!t.is_same(b)) b.copy_(t);
+  }
+}
+
+// Mean per-image L1 over the whole validation split: each rank its slice, sums all-reduced.
+double validate(models::DenoiserImpl& model, const loader::Dataset& val, const Settings& s, dist::Communicator& comm,
+                const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  model.eval();
+  const auto mine = loader::evaluation_slice(val.size(), comm.rank(), comm.size());
+  double sum = 0;
+  for (std::size_t first = 0; first < mine.size(); first += static_cast<std::size_t>(s.batch)) {
+    const std::vector<std::size_t> idx(mine.begin() + static_cast<std::ptrdiff_t>(first),
+                                       mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), first + static_cast<std::size_t>(s.batch))));
+    const torch::Tensor clean = val.read_batch(idx);
+    std::vector<std::uint64_t> ids;
+    for (auto i : idx) ids.push_back(val.id(i));
+    // Validation noise is the fixed draw, the same every epoch and for every run.
+    const torch::Tensor noisy = noise::obfuscate(clean, ids, 0, noise::NoiseOptions(s.noise).mode("fixed"));
+    AutocastGuard autocast(s.amp, device);
+    const torch::Tensor out = model.forward(noisy.to(device)).to(torch::kFloat32).cpu();
+    sum += (out - clean).abs().flatten(1).mean(1).sum().item<double>();
+  }
+  torch::Tensor totals = torch::tensor({sum, static_cast<double>(mine.size())}, torch::kFloat64);
+  comm.all_reduce_sum(totals);
+  model.train();
+  return totals[0].item<double>() / totals[1].item<double>();
+}
+
+bool grads_finite(const std::vector<torch::Tensor>& params) {
+  for (const auto& p : params)
+    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) return false;
+  return true;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGUSR1, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+int run_training(dist::World& world, const config::Config& config) {
+  const Settings s = read_settings(config, world.size());
+  const bool root = world.is_root();
+
+  // Device and threads.
+  const std::string want = config.get_string("train.device");
+  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available());
+  if (want == "cuda" && !torch::cuda::is_available()) throw InputError("train.device=cuda, but this LibTorch sees no CUDA device");
+  if (cuda) throw InputError("the CUDA training path is not in this build yet: run with train.device=cpu");
+  const torch::Device device = torch::kCPU;
+  const auto threads = config.get_int("train.threads");
+  torch::set_num_threads(static_cast<int>(threads > 0 ? threads
+                                                      : std::max<std::int64_t>(1, std::thread::hardware_concurrency() /
+                                                                                      std::max(1, world.local_size()))));
+  if (s.strategy == "dp" && root)
+    spdlog::warn("train.strategy=dp: this machine has one device, so one process drives it (the same as 'single')");
+  if (s.strategy != "ddp" && world.size() > 1)
+    throw InputError("train.strategy=" + s.strategy + " runs in one process; launch it without mpirun, or use ddp");
+
+  auto comm = dist::make_mpi_communicator(world);
+  models::ModelOptions model_options = s.model;
+  model_options.communicator(comm);
+  torch::manual_seed(static_cast<std::uint64_t>(config.get_int("seed")));  // rank 0's init is broadcast anyway
+  auto model = models::make_model(model_options);
+  model->to(device);
+  model->train();
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
+  LossScaler scaler(s.amp == "fp16");
+
+  // Data.
+  const loader::Dataset train_data(s.data_dir, "train");
+  std::unique_ptr<loader::Dataset> val_data;
+  if (s.val_every > 0) val_data = std::make_unique<loader::Dataset>(s.data_dir, "val");
+  const loader::DistributedSampler sampler(train_data.size(), static_cast<std::size_t>(s.batch), world.rank(), world.size(),
+                                           static_cast<std::uint64_t>(config.get_int("seed")), true);
+  const auto steps_per_epoch = static_cast<std::int64_t>(sampler.steps_per_epoch());
+
+  // Resume from `latest`, or start a new run directory.
+  CheckpointStore store(s.run_dir, static_cast<int>(s.keep_last));
+  TrainState state;
+  std::optional<std::string> resume_from;
+  std::string resume_error;
+  if (root) {
+    try {
+      resume_from = store.latest();
+      if (!resume_from) {
+        ensure_writable_directory(s.run_dir);
+        write_file_atomic(fs::path(s.run_dir) / "config.yaml", config.to_yaml());
+      }
+    } catch (const InputError& e) {
+      resume_error = e.what();
+    }
+  }
+  resume_error = world.broadcast(resume_error);
+  if (!resume_error.empty()) throw CollectiveError(resume_error, kExitUsage);
+  const std::string resume_path = world.broadcast(resume_from.value_or(""));
+  if (!resume_path.empty()) {
+    std::string err;
+    try {
+      const CheckpointContent c = load_checkpoint(resume_path, *model, &optimizer);
+      state = c.state;
+      scaler.load(c.state.loss_scale, c.state.scale_growth_tracker);
+    } catch (const InputError& e) {
+      err = e.what();
+    }
+    if (!world.all_true(err.empty())) throw CollectiveError(err.empty() ? "resume failed on another rank" : err, kExitUsage);
+    if (root) spdlog::info("resuming from {} (epoch {}, step {} of it, global step {})", resume_path, state.epoch + 1,
+                           state.step_in_epoch, state.global_step);
+  }
+  broadcast_state(*model, *comm);
+
+  std::vector<torch::Tensor> params = model->parameters();
+  dist::GradientReducer reducer(params, comm, s.bucket_mb, s.overlap);
+  fs::create_directories(fs::path(s.run_dir) / "logs");
+  std::ofstream log(fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank()), std::ios::app);
+
+  if (root) {
+    spdlog::info("{} ({:.2f} M parameters), norm {}, {} ranks x batch {} = {} per step, {} steps per epoch, lr {:.3g}, amp {}",
+                 s.model.name(), static_cast<double>(models::parameter_count(*model)) / 1e6, s.model.norm(), world.size(),
+                 s.batch, s.batch * world.size(), steps_per_epoch, s.lr, s.amp);
+    spdlog::info("data {}: {} train / {} val images of {}x{}; run dir {}; gradient buckets {} ({} MB, overlap {})", s.data_dir,
+                 train_data.size(), val_data ? val_data->size() : 0, train_data.image_size(), train_data.image_size(),
+                 s.run_dir, reducer.bucket_count(), s.bucket_mb, s.overlap ? "on" : "off");
+  }
+
+  auto checkpoint = [&](bool best) {
+    if (root) {
+      CheckpointContent c{state, s.model.name(), model_signature(s.model), config.to_yaml()};
+      c.state.loss_scale = scaler.scale();
+      c.state.scale_growth_tracker = scaler.growth_tracker();
+      const std::string path = store.save(*model, optimizer, c, best);
+      spdlog::info("checkpoint {}{}", path, best ? " (new best)" : "");
+    }
+    world.barrier();  // no rank runs ahead of a checkpoint it might need
+  };
+
+  std::int64_t nonfinite_in_a_row = 0;
+  bool stop_requested = false;
+  const bool limited = s.max_steps > 0;
+  while (state.epoch < s.epochs && !(limited && state.global_step >= s.max_steps)) {
+    const auto epoch_start = Clock::now();
+    std::int64_t last_step = steps_per_epoch;
+    if (limited) last_step = std::min(last_step, state.step_in_epoch + (s.max_steps - state.global_step));
+    loader::Prefetcher prefetch(train_data, sampler, s.noise, state.epoch, static_cast<std::size_t>(state.step_in_epoch),
+                                static_cast<std::size_t>(last_step), static_cast<std::size_t>(s.prefetch));
+    Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, s.epochs), steps_per_epoch, root, "steps",
+                      static_cast<double>(s.log_every));
+    progress.advance(state.step_in_epoch);
+    double epoch_loss = 0;
+    std::int64_t epoch_steps = 0;
+
+    while (state.step_in_epoch < last_step) {
+      const auto t_step = Clock::now();
+      loader::Batch batch = prefetch.next();
+      const double data_s = seconds_since(t_step);
+      set_lr(optimizer, learning_rate(s, static_cast<double>(state.epoch) +
+                                             static_cast<double>(state.step_in_epoch) / static_cast<double>(steps_per_epoch)));
+
+      // Forward and backward.
+      const auto t_compute = Clock::now();
+      if (s.model.norm() == "batch") broadcast_state(*model, *comm, /*buffers_only=*/true);  // buffers follow rank 0
+      optimizer.zero_grad();
+      reducer.prepare();
+      torch::Tensor loss;
+      {
+        AutocastGuard autocast(s.amp, device);
+        const auto outputs = model->forward_heads(batch.noisy.to(device));
+        const torch::Tensor target = batch.clean.to(device);
+        loss = torch::zeros({}, torch::kFloat32);
+        for (const auto& out : outputs) loss = loss + per_image_loss(s.loss, out, target, s.ssim_weight).mean();
+        loss = loss / static_cast<double>(outputs.size());
+      }
+      scaler.scale_loss(loss).backward();
+      const double compute_s = seconds_since(t_compute);
+
+      // Gradients averaged over ranks, then one verdict for all: step or skip.
+      const auto t_comm = Clock::now();
+      reducer.finish();
+      const double comm_s = seconds_since(t_comm);
+      const auto t_optim = Clock::now();
+      const bool finite = scaler.enabled() ? scaler.unscale(params) : grads_finite(params);
+      if (finite) {
+        if (s.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, s.grad_clip);
+        optimizer.step();
+        nonfinite_in_a_row = 0;
+      } else {
+        ++nonfinite_in_a_row;
+      }
+      scaler.update(!finite);
+      const double optim_s = seconds_since(t_optim);
+
+      // One small all-reduce: the global loss and whether any rank was asked to stop.
+      torch::Tensor agree = torch::tensor({loss.item<double>(), g_stop_signal.load() != 0 ? 1.0 : 0.0}, torch::kFloat64);
+      comm->all_reduce_sum(agree);
+      const double global_loss = agree[0].item<double>() / world.size();
+      stop_requested = agree[1].item<double>() > 0;
+
+      ++state.step_in_epoch;
+      ++state.global_step;
+      const double step_s = seconds_since(t_step);
+      if (finite) {
+        epoch_loss += global_loss;
+        ++epoch_steps;
+      }
+      nlohmann::json line = {{"step", state.global_step}, {"epoch", state.epoch + 1}, {"loss", global_loss},
+                             {"local_loss", loss.item<double>()}, {"lr", learning_rate(s, static_cast<double>(state.epoch))},
+                             {"data_s", data_s}, {"compute_s", compute_s}, {"comm_s", comm_s}, {"optim_s", optim_s},
+                             {"step_s", step_s}, {"images_per_s", static_cast<double>(s.batch * world.size()) / step_s},
+                             {"loader_s", batch.read_seconds}, {"skipped", !finite}, {"loss_scale", scaler.scale()},
+                             {"max_rss_mb", max_rss_mb()}};
+      log << line.dump() << "\n";
+      progress.set_note(fmt::format("loss {:.5f}, {:.1f} img/s", global_loss, line["images_per_s"].get<double>()));
+      progress.advance();
+      if (nonfinite_in_a_row >= s.max_nonfinite) {
+        log.flush();
+        throw CollectiveError(fmt::format("{} non-finite steps in a row (last loss {}): stopping. Lower train.lr or use "
+                                          "another train.amp; the last good checkpoint is in {}",
+                                          nonfinite_in_a_row, global_loss, store.dir()),
+                              kExitFailure);
+      }
+      if (stop_requested) break;
+    }
+    progress.finish();
+    log.flush();
+
+    if (stop_requested) {
+      if (root) spdlog::warn("stop requested (signal): checkpointing at global step {} and exiting for requeue", state.global_step);
+      checkpoint(false);
+      return kExitRequeue;
+    }
+    if (state.step_in_epoch < steps_per_epoch) {  // max_steps reached mid-epoch
+      checkpoint(false);
+      break;
+    }
+    // End of epoch: validate, checkpoint.
+    const double epoch_s = seconds_since(epoch_start);
+    ++state.epoch;
+    state.step_in_epoch = 0;
+    bool best = false;
+    if (val_data && state.epoch % s.val_every == 0) {
+      state.last_val_loss = validate(*model, *val_data, s, *comm, device);
+      best = state.last_val_loss < state.best_val_loss;
+      if (best) state.best_val_loss = state.last_val_loss;
+    }
+    const nlohmann::json e = {{"event", "epoch"}, {"epoch", state.epoch}, {"train_loss", epoch_steps ? epoch_loss / epoch_steps : NAN},
+                              {"val_loss", state.last_val_loss}, {"epoch_s", epoch_s}, {"global_step", state.global_step}};
+    log << e.dump() << "\n";
+    log.flush();
+    if (root)
+      spdlog::info("epoch {}/{}: train loss {:.5f}, val L1 {:.5f}{}, {:.1f} s", state.epoch, s.epochs,
+                   epoch_steps ? epoch_loss / epoch_steps : NAN, state.last_val_loss, best ? " (best)" : "", epoch_s);
+    if (state.epoch % s.checkpoint_every == 0 || state.epoch == s.epochs || best) checkpoint(best);
+  }
+  if (root) spdlog::info("training done: {} steps; best val L1 {:.5f}; run dir {}", state.global_step, state.best_val_loss, s.run_dir);
+  return kExitOk;
+}
+
+}  // namespace cxr::train
