@@ -21,12 +21,14 @@ std::string read_string(torch::serialize::InputArchive& a, const std::string& ke
 }
 
 void read_content(torch::serialize::InputArchive& a, CheckpointContent& c) {
-  torch::Tensor t;
+  // A fresh tensor per read: InputArchive::read into a defined tensor reuses its storage.
   auto i64 = [&](const char* key) {
+    torch::Tensor t;
     a.read(key, t);
     return t.item<std::int64_t>();
   };
   auto f64 = [&](const char* key) {
+    torch::Tensor t;
     a.read(key, t);
     return t.item<double>();
   };

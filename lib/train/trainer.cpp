@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -154,6 +157,22 @@ double validate(models::DenoiserImpl& model, const loader::Dataset& val, const S
   return totals[0].item<double>() / totals[1].item<double>();
 }
 
+// Test hooks for the failure-path tests: CXR_TEST_NAN_AT="STEP:RANK" makes that rank's loss NaN
+// at that global step; CXR_TEST_FAIL_AT="STEP:RANK" makes that rank throw there.
+bool test_hook(const char* name, std::int64_t step, int rank) {
+  const char* v = std::getenv(name);
+  if (!v) return false;
+  long long s = -1, r = -1;
+  return std::sscanf(v, "%lld:%lld", &s, &r) == 2 && s == step && r == rank;
+}
+
+// A number that changes when any buffer (batch-norm running statistics) changes.
+double buffer_checksum(const models::DenoiserImpl& model) {
+  double sum = 0;
+  for (const auto& b : model.buffers()) sum += b.to(torch::kFloat64).abs().sum().item<double>();
+  return sum;
+}
+
 bool grads_finite(const std::vector<torch::Tensor>& params) {
   for (const auto& p : params)
     if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) return false;
@@ -281,6 +300,9 @@ int run_training(dist::World& world, const config::Config& config) {
     while (state.step_in_epoch < last_step) {
       const auto t_step = Clock::now();
       loader::Batch batch = prefetch.next();
+      // Test hook: slows every step so a test can signal or kill a run mid-epoch.
+      static const int delay_ms = std::getenv("CXR_TEST_STEP_DELAY_MS") ? std::atoi(std::getenv("CXR_TEST_STEP_DELAY_MS")) : 0;
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       const double data_s = seconds_since(t_step);
       set_lr(optimizer, learning_rate(s, static_cast<double>(state.epoch) +
                                              static_cast<double>(state.step_in_epoch) / static_cast<double>(steps_per_epoch)));
@@ -298,6 +320,9 @@ int run_training(dist::World& world, const config::Config& config) {
         loss = torch::zeros({}, torch::kFloat32);
         for (const auto& out : outputs) loss = loss + per_image_loss(s.loss, out, target, s.ssim_weight).mean();
         loss = loss / static_cast<double>(outputs.size());
+        if (test_hook("CXR_TEST_NAN_AT", state.global_step + 1, world.rank())) loss = loss * std::nan("");
+        if (test_hook("CXR_TEST_FAIL_AT", state.global_step + 1, world.rank()))
+          throw RuntimeError("CXR_TEST_FAIL_AT: injected failure at step " + std::to_string(state.global_step + 1));
       }
       scaler.scale_loss(loss).backward();
       const double compute_s = seconds_since(t_compute);
@@ -361,7 +386,9 @@ int run_training(dist::World& world, const config::Config& config) {
       checkpoint(false);
       break;
     }
-    // End of epoch: validate, checkpoint.
+    // End of epoch: validate, checkpoint. Per-rank batch norm leaves each rank with buffers
+    // updated by its own last batch: take rank 0's, as the next forward would.
+    if (s.model.norm() == "batch") broadcast_state(*model, *comm, /*buffers_only=*/true);
     const double epoch_s = seconds_since(epoch_start);
     ++state.epoch;
     state.step_in_epoch = 0;
@@ -372,7 +399,8 @@ int run_training(dist::World& world, const config::Config& config) {
       if (best) state.best_val_loss = state.last_val_loss;
     }
     const nlohmann::json e = {{"event", "epoch"}, {"epoch", state.epoch}, {"train_loss", epoch_steps ? epoch_loss / epoch_steps : NAN},
-                              {"val_loss", state.last_val_loss}, {"epoch_s", epoch_s}, {"global_step", state.global_step}};
+                              {"val_loss", state.last_val_loss}, {"epoch_s", epoch_s}, {"global_step", state.global_step},
+                              {"buffer_checksum", buffer_checksum(*model)}};
     log << e.dump() << "\n";
     log.flush();
     if (root)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Failure paths of cxr-train: a non-finite loss on one rank is skipped on every rank together;
+# too many in a row end the run; a rank that throws ends the whole job (no hang); a checkpoint
+# of another model, a corrupt checkpoint and a bad config key are refused with a clear message.
+source "$(dirname "$0")/train_common.sh"
+run=("${tiny[@]}" --epochs 1 --batch-size 4 --norm group train.val_every=0)
+
+# 1. NaN loss on rank 1 at step 3: both ranks skip step 3, and only it; the run finishes.
+CXR_TEST_NAN_AT=3:1 mpi 2 "$train" "${run[@]}" --run-dir "$CXR_TMP/nan" 2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "NaN run"; }
+python3 - "$CXR_TMP/nan/logs" <<'PY'
+import json, sys
+for r in (0, 1):
+    steps = [json.loads(l) for l in open(f"{sys.argv[1]}/rank-0000{r}.jsonl") if '"event"' not in l]
+    skipped = [s["step"] for s in steps if s["skipped"]]
+    assert skipped == [3], f"rank {r} skipped {skipped}, expected [3]"
+print("both ranks skipped step 3 only")
+PY
+
+# 2. train.max_nonfinite=1: the first non-finite step ends the run, on every rank, exit 1.
+expect_exit 1 "non-finite steps in a row" env CXR_TEST_NAN_AT=2:0 "$CXR_MPIEXEC" -n 2 $CXR_MPIEXEC_FLAGS "$train" "${run[@]}" train.max_nonfinite=1 --run-dir "$CXR_TMP/nan2"
+
+# 3. A rank that throws: the job ends (MPI_Abort), naming the rank, instead of hanging.
+expect_exit_any() { local rc=0; "$@" >"$CXR_TMP/out.txt" 2>"$CXR_TMP/err.txt" || rc=$?; echo $rc; }
+rc=$(CXR_TEST_FAIL_AT=2:1 expect_exit_any timeout 120 "$CXR_MPIEXEC" -n 2 $CXR_MPIEXEC_FLAGS "$train" "${run[@]}" --run-dir "$CXR_TMP/fail")
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || { cat "$CXR_TMP/err.txt"; fail "a failing rank gave exit $rc (124 = hung)"; }
+grep -q "error on rank 1" "$CXR_TMP/err.txt" || { cat "$CXR_TMP/err.txt"; fail "the failing rank is not named"; }
+
+# 4. A run dir holding another model's checkpoint is refused, and left as it was.
+"$train" "${run[@]}" --max-steps 2 --run-dir "$CXR_TMP/other" 2>/dev/null
+before=$(sha256sum "$CXR_TMP/other/checkpoints/"*.pt)
+expect_exit 2 "holds a different model: it has 'unet base=4.*this run builds 'unet base=8" \
+  "$train" "${run[@]}" model.base_width=8 --run-dir "$CXR_TMP/other"
+[ "$before" == "$(sha256sum "$CXR_TMP/other/checkpoints/"*.pt)" ] || fail "a refused run changed the checkpoints"
+
+# 5. A corrupt checkpoint behind `latest`: a clear error naming it.
+cp -r "$CXR_TMP/other" "$CXR_TMP/corrupt"
+f=$(cat "$CXR_TMP/corrupt/checkpoints/latest")
+head -c 1000 "$CXR_TMP/other/checkpoints/$f" > "$CXR_TMP/corrupt/checkpoints/$f"
+expect_exit 2 "checkpoint .*$f is not a cxr-denoise checkpoint" "$train" "${run[@]}" --run-dir "$CXR_TMP/corrupt"
+expect_exit 2 "is not a cxr-denoise checkpoint" "$inspect" "$CXR_TMP/corrupt"
+
+# 6. Config errors, collective with 2 ranks: exit 2, printed once, no abort.
+printf 'train:\n  batch_size: 4\n  lr_sheduel: cosine\n' > "$CXR_TMP/bad.yaml"
+expect_exit 2 "bad.yaml:3: unknown key 'train.lr_sheduel'" mpi 2 "$train" --config "$CXR_TMP/bad.yaml" --data "$ds" --run-dir "$CXR_TMP/x"
+[ "$(grep -c "unknown key" "$CXR_TMP/err.txt")" -eq 1 ] || fail "the config error was not printed exactly once"
+expect_exit 2 "no dataset at $CXR_TMP/nowhere" "$train" --data "$CXR_TMP/nowhere" --run-dir "$CXR_TMP/y"
+expect_exit 2 "train.amp=fp16 needs a CUDA device" "$train" "${run[@]}" train.amp=fp16 --run-dir "$CXR_TMP/z"
