@@ -5,6 +5,7 @@
 // Restarting the same command resumes from the run directory's latest checkpoint. Exit codes:
 // 0 done, 2 bad input, 1 failure, 75 stopped by SIGUSR1/SIGTERM after a checkpoint (requeue me).
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "common/error.hpp"
 #include "common/tool.hpp"
@@ -23,6 +24,8 @@ int main(int argc, char** argv) {
     double sigma = -1;
     long long epochs = 0, batch = 0, seed = -1, max_steps = -1;
     std::vector<std::string> overrides;
+    bool print_config = false;
+    app.add_flag("--print-config", print_config, "print the effective configuration (YAML) and exit");
     app.add_option("--config", config_file, "YAML config (configs/*.yaml)")->check(CLI::ExistingFile);
     app.add_option("--data", data, "dataset directory from cxr-preprocess (data.dir)");
     app.add_option("--run-dir", run_dir, "run directory for checkpoints and logs (train.run_dir)");
@@ -49,6 +52,10 @@ int main(int argc, char** argv) {
       if (seed >= 0) config.set("seed", std::to_string(seed), "--seed");
       if (max_steps >= 0) config.set("train.max_steps", std::to_string(max_steps), "--max-steps");
       for (const auto& o : overrides) config.apply_override(o);
+      if (print_config) {
+        if (world.is_root()) std::cout << config.to_yaml();
+        return static_cast<int>(cxr::kExitOk);
+      }
       return cxr::train::run_training(world, config);
     } catch (const cxr::InputError& e) {
       throw cxr::CollectiveError(e.what(), cxr::kExitUsage);

@@ -133,10 +133,11 @@ void broadcast_state(models::DenoiserImpl& model, dist::Communicator& comm, bool
 }
 
 // Mean per-image L1 over the whole validation split: each rank its slice, sums all-reduced.
-double validate(models::DenoiserImpl& model, const loader::Dataset& val, const Settings& s, dist::Communicator& comm,
+// Without a model: the L1 of the noisy input itself, the floor a denoiser has to beat.
+double validate(models::DenoiserImpl* model, const loader::Dataset& val, const Settings& s, dist::Communicator& comm,
                 const torch::Device& device) {
   torch::NoGradGuard no_grad;
-  model.eval();
+  if (model) model->eval();
   const auto mine = loader::evaluation_slice(val.size(), comm.rank(), comm.size());
   double sum = 0;
   for (std::size_t first = 0; first < mine.size(); first += static_cast<std::size_t>(s.batch)) {
@@ -148,12 +149,12 @@ double validate(models::DenoiserImpl& model, const loader::Dataset& val, const S
     // Validation noise is the fixed draw, the same every epoch and for every run.
     const torch::Tensor noisy = noise::obfuscate(clean, ids, 0, noise::NoiseOptions(s.noise).mode("fixed"));
     AutocastGuard autocast(s.amp, device);
-    const torch::Tensor out = model.forward(noisy.to(device)).to(torch::kFloat32).cpu();
+    const torch::Tensor out = model ? model->forward(noisy.to(device)).to(torch::kFloat32).cpu() : noisy;
     sum += (out - clean).abs().flatten(1).mean(1).sum().item<double>();
   }
   torch::Tensor totals = torch::tensor({sum, static_cast<double>(mine.size())}, torch::kFloat64);
   comm.all_reduce_sum(totals);
-  model.train();
+  if (model) model->train();
   return totals[0].item<double>() / totals[1].item<double>();
 }
 
@@ -269,6 +270,12 @@ int run_training(dist::World& world, const config::Config& config) {
     spdlog::info("data {}: {} train / {} val images of {}x{}; run dir {}; gradient buckets {} ({} MB, overlap {})", s.data_dir,
                  train_data.size(), val_data ? val_data->size() : 0, train_data.image_size(), train_data.image_size(),
                  s.run_dir, reducer.bucket_count(), s.bucket_mb, s.overlap ? "on" : "off");
+  }
+
+  if (val_data) {
+    const double noisy_l1 = validate(nullptr, *val_data, s, *comm, device);
+    if (root) spdlog::info("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1);
+    log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
   }
 
   auto checkpoint = [&](bool best) {
@@ -394,7 +401,7 @@ int run_training(dist::World& world, const config::Config& config) {
     state.step_in_epoch = 0;
     bool best = false;
     if (val_data && state.epoch % s.val_every == 0) {
-      state.last_val_loss = validate(*model, *val_data, s, *comm, device);
+      state.last_val_loss = validate(model.get(), *val_data, s, *comm, device);
       best = state.last_val_loss < state.best_val_loss;
       if (best) state.best_val_loss = state.last_val_loss;
     }

@@ -7,3 +7,19 @@ for tool in "$preprocess" "$synth"; do
   expect_exit 2 "not expected|--bogus" "$tool" --input x --output "$CXR_TMP/o" --bogus
 done
 expect_exit 2 "--output is required" "$synth" --count 3
+
+# cxr-train and cxr-inspect (LibTorch builds).
+train="$CXR_BIN/app/cxr-train"
+if [ -x "$train" ]; then
+  for tool in "$train" "$CXR_BIN/app/cxr-inspect"; do
+    "$tool" --help | grep -q "Usage" || fail "$tool --help"
+    "$tool" --version | grep -qE "^cxr-denoise [0-9.]+ \(LibTorch" || fail "$tool --version"
+  done
+  expect_exit 2 "not expected|--bogus" "$train" --bogus
+  # Every shipped config loads against the schema.
+  for cfg in "$(dirname "$0")"/../../configs/*.yaml; do
+    "$train" --config "$cfg" --print-config > "$CXR_TMP/effective.yaml" 2>"$CXR_TMP/err.txt" || { cat "$CXR_TMP/err.txt"; fail "$cfg does not load"; }
+    # ...and the effective config it prints loads back.
+    "$train" --config "$CXR_TMP/effective.yaml" --print-config > /dev/null || fail "$cfg: the printed config does not load back"
+  done
+fi
