@@ -4,7 +4,6 @@
 //   cxr-inspect --diff A B [--tolerance 0]   max |a - b| over all parameters and buffers;
 //                                            exit 1 above the tolerance
 // CKPT, A, B: a checkpoint file, or a run directory (its latest checkpoint).
-#include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 #include <sstream>
 
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/tool.hpp"
 #include "train/checkpoint.hpp"
@@ -81,10 +81,10 @@ int main(int argc, char** argv) {
                              worst <= tolerance ? "same" : "DIFFERENT");
     return worst <= tolerance ? 0 : 1;
   } catch (const cxr::InputError& e) {
-    spdlog::error("{}", e.what());
+    cxr::log::error(e.what());
     return cxr::kExitUsage;
   } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
+    cxr::log::error(e.what());
     return cxr::kExitFailure;
   }
 }

@@ -38,6 +38,13 @@ if(CXR_WITH_TORCH)
   # SYSTEM: LibTorch's headers are not ours to make warning-free.
   target_include_directories(cxr_torch_deps SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
   target_link_libraries(cxr_torch_deps INTERFACE ${TORCH_LIBRARIES})
+  # LibTorch 2.x ships its own fmt headers (a newer major version than Debian's), and they come
+  # first on the include path of every LibTorch translation unit. Use them header-only there
+  # (their symbols live in another inline namespace than libfmt's, so the two never clash), and
+  # keep spdlog, which needs Debian's fmt, out of those units (lib/common/log.hpp).
+  if(EXISTS "${CXR_TORCH_LIBDIR}/../include/fmt/format.h")
+    target_compile_definitions(cxr_torch_deps INTERFACE FMT_HEADER_ONLY=1)
+  endif()
   # The PyPI wheel finds its CUDA libraries (NCCL, cuDNN, ...) beside it in site-packages/nvidia
   # through RUNPATH; the linker needs to be told, or it binds to /usr/local/cuda's older NCCL.
   file(GLOB _cxr_wheel_nvidia_libs LIST_DIRECTORIES true "${CXR_TORCH_LIBDIR}/../../nvidia/*/lib")

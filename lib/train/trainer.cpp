@@ -1,6 +1,5 @@
 #include "train/trainer.hpp"
 
-#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -16,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/progress.hpp"
 #include "dist/communicator.hpp"
@@ -202,7 +202,7 @@ int run_training(dist::World& world, const config::Config& config) {
                                                       : std::max<std::int64_t>(1, std::thread::hardware_concurrency() /
                                                                                       std::max(1, world.local_size()))));
   if (s.strategy == "dp" && root)
-    spdlog::warn("train.strategy=dp: this machine has one device, so one process drives it (the same as 'single')");
+    log::warn("train.strategy=dp: this machine has one device, so one process drives it (the same as 'single')");
   if (s.strategy != "ddp" && world.size() > 1)
     throw InputError("train.strategy=" + s.strategy + " runs in one process; launch it without mpirun, or use ddp");
 
@@ -253,8 +253,8 @@ int run_training(dist::World& world, const config::Config& config) {
       err = e.what();
     }
     if (!world.all_true(err.empty())) throw CollectiveError(err.empty() ? "resume failed on another rank" : err, kExitUsage);
-    if (root) spdlog::info("resuming from {} (epoch {}, step {} of it, global step {})", resume_path, state.epoch + 1,
-                           state.step_in_epoch, state.global_step);
+    if (root) log::info(fmt::format("resuming from {} (epoch {}, step {} of it, global step {})", resume_path, state.epoch + 1,
+                           state.step_in_epoch, state.global_step));
   }
   broadcast_state(*model, *comm);
 
@@ -264,17 +264,17 @@ int run_training(dist::World& world, const config::Config& config) {
   std::ofstream log(fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank()), std::ios::app);
 
   if (root) {
-    spdlog::info("{} ({:.2f} M parameters), norm {}, {} ranks x batch {} = {} per step, {} steps per epoch, lr {:.3g}, amp {}",
+    log::info(fmt::format("{} ({:.2f} M parameters), norm {}, {} ranks x batch {} = {} per step, {} steps per epoch, lr {:.3g}, amp {}",
                  s.model.name(), static_cast<double>(models::parameter_count(*model)) / 1e6, s.model.norm(), world.size(),
-                 s.batch, s.batch * world.size(), steps_per_epoch, s.lr, s.amp);
-    spdlog::info("data {}: {} train / {} val images of {}x{}; run dir {}; gradient buckets {} ({} MB, overlap {})", s.data_dir,
+                 s.batch, s.batch * world.size(), steps_per_epoch, s.lr, s.amp));
+    log::info(fmt::format("data {}: {} train / {} val images of {}x{}; run dir {}; gradient buckets {} ({} MB, overlap {})", s.data_dir,
                  train_data.size(), val_data ? val_data->size() : 0, train_data.image_size(), train_data.image_size(),
-                 s.run_dir, reducer.bucket_count(), s.bucket_mb, s.overlap ? "on" : "off");
+                 s.run_dir, reducer.bucket_count(), s.bucket_mb, s.overlap ? "on" : "off"));
   }
 
   if (val_data) {
     const double noisy_l1 = validate(nullptr, *val_data, s, *comm, device);
-    if (root) spdlog::info("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1);
+    if (root) log::info(fmt::format("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1));
     log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
   }
 
@@ -284,7 +284,7 @@ int run_training(dist::World& world, const config::Config& config) {
       c.state.loss_scale = scaler.scale();
       c.state.scale_growth_tracker = scaler.growth_tracker();
       const std::string path = store.save(*model, optimizer, c, best);
-      spdlog::info("checkpoint {}{}", path, best ? " (new best)" : "");
+      log::info(fmt::format("checkpoint {}{}", path, best ? " (new best)" : ""));
     }
     world.barrier();  // no rank runs ahead of a checkpoint it might need
   };
@@ -385,7 +385,7 @@ int run_training(dist::World& world, const config::Config& config) {
     log.flush();
 
     if (stop_requested) {
-      if (root) spdlog::warn("stop requested (signal): checkpointing at global step {} and exiting for requeue", state.global_step);
+      if (root) log::warn(fmt::format("stop requested (signal): checkpointing at global step {} and exiting for requeue", state.global_step));
       checkpoint(false);
       return kExitRequeue;
     }
@@ -411,11 +411,11 @@ int run_training(dist::World& world, const config::Config& config) {
     log << e.dump() << "\n";
     log.flush();
     if (root)
-      spdlog::info("epoch {}/{}: train loss {:.5f}, val L1 {:.5f}{}, {:.1f} s", state.epoch, s.epochs,
-                   epoch_steps ? epoch_loss / epoch_steps : NAN, state.last_val_loss, best ? " (best)" : "", epoch_s);
+      log::info(fmt::format("epoch {}/{}: train loss {:.5f}, val L1 {:.5f}{}, {:.1f} s", state.epoch, s.epochs,
+                   epoch_steps ? epoch_loss / epoch_steps : NAN, state.last_val_loss, best ? " (best)" : "", epoch_s));
     if (state.epoch % s.checkpoint_every == 0 || state.epoch == s.epochs || best) checkpoint(best);
   }
-  if (root) spdlog::info("training done: {} steps; best val L1 {:.5f}; run dir {}", state.global_step, state.best_val_loss, s.run_dir);
+  if (root) log::info(fmt::format("training done: {} steps; best val L1 {:.5f}; run dir {}", state.global_step, state.best_val_loss, s.run_dir));
   return kExitOk;
 }
 

@@ -6,7 +6,7 @@ source "$(dirname "$0")/train_common.sh"
 run=("${tiny[@]}" --epochs 3 --batch-size 4 --norm batch train.val_every=1)
 
 "$train" "${run[@]}" --run-dir "$CXR_TMP/full" 2>/dev/null || fail "uninterrupted run"
-per_epoch=$(python3 -c "import json; print([json.loads(l) for l in open('$CXR_TMP/full/logs/rank-00000.jsonl') if 'event' in l][0]['global_step'])")
+per_epoch=$(python3 -c "import json; print([e for e in map(json.loads, open('$CXR_TMP/full/logs/rank-00000.jsonl')) if e.get('event') == 'epoch'][0]['global_step'])")
 
 # 1. Stop in the middle of epoch 2, then run the same command again.
 "$train" "${run[@]}" --run-dir "$CXR_TMP/planned" --max-steps $((per_epoch + per_epoch / 2)) 2>/dev/null || fail "planned stop"
