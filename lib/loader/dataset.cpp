@@ -107,9 +107,9 @@ std::vector<std::size_t> evaluation_slice(std::size_t n, int rank, int world) {
 
 // ---------------------------------------------------------------------------------------------
 Prefetcher::Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise,
-                       std::int64_t epoch, std::size_t first_step, std::size_t last_step, std::size_t depth)
+                       std::int64_t epoch, std::size_t first_step, std::size_t last_step, std::size_t depth, bool pin_memory)
     : data_(data), sampler_(sampler), noise_(noise), epoch_(epoch), next_step_(first_step), last_step_(last_step),
-      depth_(std::max<std::size_t>(1, depth)) {
+      depth_(std::max<std::size_t>(1, depth)), pin_memory_(pin_memory) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -133,6 +133,10 @@ void Prefetcher::run() {
       std::vector<std::uint64_t> ids;
       for (auto i : b.indices) ids.push_back(data_.id(i));
       b.noisy = noise::obfuscate(b.clean, ids, epoch_, noise_);
+      if (pin_memory_) {
+        b.clean = b.clean.pin_memory();
+        b.noisy = b.noisy.pin_memory();
+      }
       b.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [&] { return stop_ || queue_.size() < depth_; });

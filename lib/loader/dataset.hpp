@@ -68,11 +68,12 @@ struct Batch {
 };
 
 // Produces batches (epoch, step) for step in [first_step, last_step) on a background thread,
-// `depth` ahead. next() blocks until the next batch is ready.
+// `depth` ahead, in page-locked memory when `pin_memory` (for asynchronous copies to a GPU).
+// next() blocks until the next batch is ready.
 class Prefetcher {
  public:
   Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise, std::int64_t epoch,
-             std::size_t first_step, std::size_t last_step, std::size_t depth = 3);
+             std::size_t first_step, std::size_t last_step, std::size_t depth = 3, bool pin_memory = false);
   ~Prefetcher();
   Batch next();
 
@@ -83,6 +84,7 @@ class Prefetcher {
   noise::NoiseOptions noise_;
   std::int64_t epoch_;
   std::size_t next_step_, last_step_, depth_;
+  bool pin_memory_;
   std::deque<Batch> queue_;
   std::string error_;
   bool stop_ = false, done_ = false;

@@ -1,6 +1,8 @@
 #include "train/checkpoint.hpp"
 
 #include <algorithm>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -104,6 +106,9 @@ std::string CheckpointStore::save(const models::DenoiserImpl& model, torch::opti
   const fs::path final_path = fs::path(dir_) / name;
   const fs::path tmp = temporary_path_for(final_path);
   a.save_to(tmp.string());
+  // Test hook: die between writing the temporary file and publishing it, the worst moment.
+  if (std::getenv("CXR_TEST_KILL_IN_SAVE") && std::atoll(std::getenv("CXR_TEST_KILL_IN_SAVE")) == c.state.global_step)
+    ::raise(SIGKILL);
   if (best) {
     const fs::path best_tmp = temporary_path_for(fs::path(dir_) / "best.pt");
     fs::copy_file(tmp, best_tmp, fs::copy_options::overwrite_existing);
@@ -112,11 +117,13 @@ std::string CheckpointStore::save(const models::DenoiserImpl& model, torch::opti
   commit_file(tmp, final_path);
   write_file_atomic(fs::path(dir_) / "latest", name + "\n");  // moved only once the file is safe
 
-  // Keep the newest keep_last step files (never the one `latest` names).
+  // Keep the newest keep_last step files (never the one `latest` names), and drop temporary
+  // files a killed writer left (only rank 0 of one job writes here, so none is in use).
   std::vector<fs::path> steps;
   for (const auto& e : fs::directory_iterator(dir_)) {
     const std::string f = e.path().filename().string();
     if (f.rfind("step-", 0) == 0 && e.path().extension() == ".pt") steps.push_back(e.path());
+    if (f[0] == '.' && f.find(".tmp.") != std::string::npos) fs::remove(e.path());
   }
   std::sort(steps.begin(), steps.end());
   for (std::size_t i = 0; i + static_cast<std::size_t>(keep_last_) < steps.size(); ++i)

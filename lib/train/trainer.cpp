@@ -19,6 +19,7 @@
 #include "common/files.hpp"
 #include "common/progress.hpp"
 #include "dist/communicator.hpp"
+#include "dist/cuda.hpp"
 #include "dist/reducer.hpp"
 #include "loader/dataset.hpp"
 #include "models/models.hpp"
@@ -174,10 +175,12 @@ double buffer_checksum(const models::DenoiserImpl& model) {
   return sum;
 }
 
+// One verdict over all gradients with a single device-to-host read.
 bool grads_finite(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> sums;
   for (const auto& p : params)
-    if (p.grad().defined() && !torch::isfinite(p.grad()).all().item<bool>()) return false;
-  return true;
+    if (p.grad().defined()) sums.push_back(p.grad().abs().sum().to(torch::kFloat32));
+  return sums.empty() || torch::isfinite(torch::stack(sums)).all().item<bool>();
 }
 
 }  // namespace
@@ -191,12 +194,18 @@ int run_training(dist::World& world, const config::Config& config) {
   const Settings s = read_settings(config, world.size());
   const bool root = world.is_root();
 
-  // Device and threads.
+  // Device: one per rank, the local rank's (one process per GPU); CPU otherwise.
   const std::string want = config.get_string("train.device");
-  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available());
-  if (want == "cuda" && !torch::cuda::is_available()) throw InputError("train.device=cuda, but this LibTorch sees no CUDA device");
-  if (cuda) throw InputError("the CUDA training path is not in this build yet: run with train.device=cpu");
-  const torch::Device device = torch::kCPU;
+  const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available() && dist::cuda_build());
+  if (cuda && !torch::cuda::is_available()) throw InputError("train.device=cuda, but this LibTorch sees no CUDA device");
+  if (cuda && !dist::cuda_build()) throw InputError("train.device=cuda, but this build has no NCCL/CUDA support");
+  const int device_index = cuda ? world.local_rank() % static_cast<int>(torch::cuda::device_count()) : -1;
+  if (cuda) {
+    dist::select_cuda_device(device_index);
+    at::globalContext().setBenchmarkCuDNN(true);  // fixed input sizes: let cuDNN pick its fastest kernels
+  }
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(device_index)) : torch::Device(torch::kCPU);
+  const bool channels_last = cuda && config.get_bool("train.channels_last");
   const auto threads = config.get_int("train.threads");
   torch::set_num_threads(static_cast<int>(threads > 0 ? threads
                                                       : std::max<std::int64_t>(1, std::thread::hardware_concurrency() /
@@ -206,12 +215,18 @@ int run_training(dist::World& world, const config::Config& config) {
   if (s.strategy != "ddp" && world.size() > 1)
     throw InputError("train.strategy=" + s.strategy + " runs in one process; launch it without mpirun, or use ddp");
 
-  auto comm = dist::make_mpi_communicator(world);
+  // Gradients (and synchronised batch norm) travel on the device's communicator: NCCL for CUDA
+  // tensors, MPI for CPU ones. Host numbers (stop flag, loss, validation sums) always use MPI.
+  auto host_comm = dist::make_mpi_communicator(world);
+  auto comm = cuda ? dist::make_nccl_communicator(world, device_index) : host_comm;
   models::ModelOptions model_options = s.model;
   model_options.communicator(comm);
   torch::manual_seed(static_cast<std::uint64_t>(config.get_int("seed")));  // rank 0's init is broadcast anyway
   auto model = models::make_model(model_options);
   model->to(device);
+  if (channels_last)
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
   model->train();
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
   LossScaler scaler(s.amp == "fp16");
@@ -253,6 +268,7 @@ int run_training(dist::World& world, const config::Config& config) {
       err = e.what();
     }
     if (!world.all_true(err.empty())) throw CollectiveError(err.empty() ? "resume failed on another rank" : err, kExitUsage);
+    model->to(device);  // loading copies into the existing (device) tensors; keep them there
     if (root) log::info(fmt::format("resuming from {} (epoch {}, step {} of it, global step {})", resume_path, state.epoch + 1,
                            state.step_in_epoch, state.global_step));
   }
@@ -273,7 +289,7 @@ int run_training(dist::World& world, const config::Config& config) {
   }
 
   if (val_data) {
-    const double noisy_l1 = validate(nullptr, *val_data, s, *comm, device);
+    const double noisy_l1 = validate(nullptr, *val_data, s, *host_comm, device);
     if (root) log::info(fmt::format("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1));
     log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
   }
@@ -297,7 +313,7 @@ int run_training(dist::World& world, const config::Config& config) {
     std::int64_t last_step = steps_per_epoch;
     if (limited) last_step = std::min(last_step, state.step_in_epoch + (s.max_steps - state.global_step));
     loader::Prefetcher prefetch(train_data, sampler, s.noise, state.epoch, static_cast<std::size_t>(state.step_in_epoch),
-                                static_cast<std::size_t>(last_step), static_cast<std::size_t>(s.prefetch));
+                                static_cast<std::size_t>(last_step), static_cast<std::size_t>(s.prefetch), /*pin_memory=*/cuda);
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, s.epochs), steps_per_epoch, root, "steps",
                       static_cast<double>(s.log_every));
     progress.advance(state.step_in_epoch);
@@ -322,8 +338,11 @@ int run_training(dist::World& world, const config::Config& config) {
       torch::Tensor loss;
       {
         AutocastGuard autocast(s.amp, device);
-        const auto outputs = model->forward_heads(batch.noisy.to(device));
-        const torch::Tensor target = batch.clean.to(device);
+        // Pinned host batches copy asynchronously; the copy is ordered before the forward.
+        torch::Tensor input = batch.noisy.to(device, /*non_blocking=*/true);
+        if (channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
+        const auto outputs = model->forward_heads(input);
+        const torch::Tensor target = batch.clean.to(device, /*non_blocking=*/true);
         loss = torch::zeros({}, torch::kFloat32);
         for (const auto& out : outputs) loss = loss + per_image_loss(s.loss, out, target, s.ssim_weight).mean();
         loss = loss / static_cast<double>(outputs.size());
@@ -352,7 +371,7 @@ int run_training(dist::World& world, const config::Config& config) {
 
       // One small all-reduce: the global loss and whether any rank was asked to stop.
       torch::Tensor agree = torch::tensor({loss.item<double>(), g_stop_signal.load() != 0 ? 1.0 : 0.0}, torch::kFloat64);
-      comm->all_reduce_sum(agree);
+      host_comm->all_reduce_sum(agree);
       const double global_loss = agree[0].item<double>() / world.size();
       stop_requested = agree[1].item<double>() > 0;
 
@@ -368,7 +387,8 @@ int run_training(dist::World& world, const config::Config& config) {
                              {"data_s", data_s}, {"compute_s", compute_s}, {"comm_s", comm_s}, {"optim_s", optim_s},
                              {"step_s", step_s}, {"images_per_s", static_cast<double>(s.batch * world.size()) / step_s},
                              {"loader_s", batch.read_seconds}, {"skipped", !finite}, {"loss_scale", scaler.scale()},
-                             {"max_rss_mb", max_rss_mb()}};
+                             {"max_rss_mb", max_rss_mb()},
+                             {"peak_gpu_mb", cuda ? dist::cuda_peak_memory_mb(device_index) : 0.0}};
       log << line.dump() << "\n";
       progress.set_note(fmt::format("loss {:.5f}, {:.1f} img/s", global_loss, line["images_per_s"].get<double>()));
       progress.advance();
@@ -401,7 +421,7 @@ int run_training(dist::World& world, const config::Config& config) {
     state.step_in_epoch = 0;
     bool best = false;
     if (val_data && state.epoch % s.val_every == 0) {
-      state.last_val_loss = validate(model.get(), *val_data, s, *comm, device);
+      state.last_val_loss = validate(model.get(), *val_data, s, *host_comm, device);
       best = state.last_val_loss < state.best_val_loss;
       if (best) state.best_val_loss = state.last_val_loss;
     }

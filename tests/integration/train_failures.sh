@@ -45,3 +45,15 @@ expect_exit 2 "bad.yaml:3: unknown key 'train.lr_sheduel'" mpi 2 "$train" --conf
 [ "$(grep -c "unknown key" "$CXR_TMP/err.txt")" -eq 1 ] || fail "the config error was not printed exactly once"
 expect_exit 2 "no dataset at $CXR_TMP/nowhere" "$train" --data "$CXR_TMP/nowhere" --run-dir "$CXR_TMP/y"
 expect_exit 2 "train.amp=fp16 needs a CUDA device" "$train" "${run[@]}" train.amp=fp16 --run-dir "$CXR_TMP/z"
+
+# 7. Killed while writing a checkpoint (after the temporary file, before the rename): the
+#    previous checkpoint stays `latest` and loads; the rerun resumes from it and finishes.
+"$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/ckkill" --max-steps 4 2>/dev/null
+rc=0; CXR_TEST_KILL_IN_SAVE=8 "$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/ckkill" --max-steps 8 \
+  2>/dev/null || rc=$?
+[ "$rc" -ne 0 ] || fail "the run that should die in the middle of a checkpoint write did not"
+[ "$(cat "$CXR_TMP/ckkill/checkpoints/latest")" == "step-00000004.pt" ] || fail "latest moved to a checkpoint that was never published"
+"$inspect" "$CXR_TMP/ckkill" | grep -q "global step  4" || fail "the previous checkpoint does not load"
+"$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/ckkill" 2>/dev/null || fail "resume after a killed write"
+"$inspect" "$CXR_TMP/ckkill" | grep -q "epochs done  2" || fail "the resumed run did not finish"
+if ls -a "$CXR_TMP/ckkill/checkpoints" | grep -q "\.tmp\."; then fail "the killed writer's temporary file was not cleaned up"; fi
