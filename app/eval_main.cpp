@@ -1,0 +1,37 @@
+// cxr-eval: per-image metrics of a trained model, the noisy input and classical filters on a
+// split, each image exactly once across ranks. See lib/eval/evaluate.hpp.
+//
+//   mpirun -n 4 cxr-eval --run runs/a [--checkpoint best|latest|PATH] [--data DIR] [--split test]
+//                        [--sigma 0.1,0.2,0.3] [--out DIR]
+#include <CLI/CLI.hpp>
+
+#include "common/error.hpp"
+#include "common/tool.hpp"
+#include "dist/world.hpp"
+#include "eval/evaluate.hpp"
+
+int main(int argc, char** argv) {
+  return cxr::dist::run_mpi_tool("cxr-eval", argc, argv, [&](cxr::dist::World& world) {
+    CLI::App app{"Evaluate a cxr-train run: PSNR, SSIM (standard and the reference's 3x3) per image for the model, "
+                 "the noisy input and Gaussian/median filters; writes RUN/eval/rank-NNNNN.csv and RUN/samples/.",
+                 "cxr-eval"};
+    cxr::add_version_flag(app);
+    cxr::eval::EvalOptions o;
+    app.add_option("--run", o.run_dir, "run directory of cxr-train")->required();
+    app.add_option("--checkpoint", o.checkpoint, "best (default), latest, or a checkpoint file");
+    app.add_option("--data", o.data_dir, "dataset directory (default: the run's data.dir)");
+    app.add_option("--split", o.split, "split to evaluate")->check(CLI::IsMember({"test", "val", "train"}));
+    app.add_option("--sigma", o.sigmas, "noise sigmas, comma-separated (default: the run's)")->delimiter(',');
+    app.add_option("--methods", o.methods, "methods, comma-separated: model, noisy, gaussian, median")->delimiter(',');
+    app.add_option("--out", o.out_dir, "output directory (default: the run directory)");
+    app.add_option("--batch-size", o.batch_size, "images per forward pass")->check(CLI::Range(1, 4096));
+    app.add_option("--samples", o.samples, "image grids to write per sigma")->check(CLI::Range(0, 100000));
+    app.add_option("--noise-seed", o.noise_seed, "seed of the test noise (keep it fixed to compare runs)");
+    if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
+    try {  // inputs are the same for every rank: their errors are collective
+      return cxr::eval::run_evaluation(world, o);
+    } catch (const cxr::InputError& e) {
+      throw cxr::CollectiveError(e.what(), cxr::kExitUsage);
+    }
+  });
+}
