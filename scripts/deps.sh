@@ -13,6 +13,8 @@ PACKAGES=(
   doctest-dev                        # unit tests
   libspng-dev zlib1g-dev             # PNG
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
+  libboost-math-dev                  # t distribution for the reducer's paired tests
+  gnuplot-nox                        # the reducer's plots
   python3 python3-venv python3-h5py python3-numpy   # h5py read-back tests, the wheel venv
 )
 

@@ -1,0 +1,29 @@
+// cxr-reduce: aggregates every rank's evaluation CSVs and training logs of one or more runs into
+// summary.{csv,json,md} and plots. Runs as one process or under mpirun (files parsed in parallel).
+//
+//   cxr-reduce runs/a runs/b --out summary/
+#include <CLI/CLI.hpp>
+
+#include "common/error.hpp"
+#include "common/tool.hpp"
+#include "dist/world.hpp"
+#include "report/reduce.hpp"
+
+int main(int argc, char** argv) {
+  return cxr::dist::run_mpi_tool("cxr-reduce", argc, argv, [&](cxr::dist::World& world) {
+    CLI::App app{"Reduce cxr-eval results and cxr-train logs of one or more runs into summary tables and plots.", "cxr-reduce"};
+    cxr::add_version_flag(app);
+    cxr::report::ReduceOptions o;
+    bool no_plots = false;
+    app.add_option("runs", o.runs, "run directories (each evaluated by cxr-eval)")->required();
+    app.add_option("--out", o.out_dir, "directory for summary.{csv,json,md} and the plots")->required();
+    app.add_flag("--no-plots", no_plots, "skip the gnuplot PNGs");
+    if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
+    o.plots = !no_plots;
+    try {
+      return cxr::report::run_reduce(world, o);
+    } catch (const cxr::InputError& e) {
+      throw cxr::CollectiveError(e.what(), cxr::kExitUsage);
+    }
+  });
+}

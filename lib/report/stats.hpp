@@ -1,0 +1,27 @@
+#pragma once
+// Statistics for the reducer: summaries with 95 % confidence intervals and paired comparisons
+// (paired t-test and Wilcoxon signed-rank test, with effect sizes).
+#include <cstddef>
+#include <vector>
+
+namespace cxr::report {
+
+struct Summary {
+  std::size_t n = 0;
+  double mean = 0, sd = 0;  // sample standard deviation (n - 1)
+  double ci95 = 0;          // half-width: 1.96 sd / sqrt(n), as the reference reported it
+};
+Summary summarize(const std::vector<double>& values);
+
+struct Paired {
+  std::size_t n = 0;
+  double mean_diff = 0;       // mean of a - b
+  double t = 0, t_p = 1;      // paired t-test, two-sided
+  double cohens_dz = 0;       // mean_diff / sd(diff)
+  double wilcoxon_z = 0, wilcoxon_p = 1;  // signed-rank test, normal approximation with tie correction
+  double wilcoxon_r = 0;      // effect size z / sqrt(n)
+};
+// a[i] and b[i] belong to the same image. Throws std::invalid_argument for unequal lengths.
+Paired compare_paired(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace cxr::report
