@@ -11,7 +11,7 @@ expect_exit 2 "--output is required" "$synth" --count 3
 # cxr-train and cxr-inspect (LibTorch builds).
 train="$CXR_BIN/app/cxr-train"
 if [ -x "$train" ]; then
-  for tool in "$train" "$CXR_BIN/app/cxr-inspect"; do
+  for tool in "$train" "$CXR_BIN/app/cxr-inspect" "$CXR_BIN/app/cxr-eval" "$CXR_BIN/app/cxr-reduce" "$CXR_BIN/app/cxr-denoise"; do
     "$tool" --help | grep -q "Usage" || fail "$tool --help"
     "$tool" --version | grep -qE "^cxr-denoise [0-9.]+ \(LibTorch" || fail "$tool --version"
   done

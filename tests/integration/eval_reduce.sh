@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# cxr-eval evaluates every test image exactly once whatever the rank count (1, 2, 3: the reduced
+# means are equal); cxr-reduce gives the same summary as one process or under mpirun; malformed
+# or missing rank files and NaN values are refused by name.
+source "$(dirname "$0")/train_common.sh"
+evaluate="$CXR_BIN/app/cxr-eval"
+reduce="$CXR_BIN/app/cxr-reduce"
+"$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/run" 2>/dev/null || fail "training"
+for n in 1 2 3; do
+  cp -r "$CXR_TMP/run" "$CXR_TMP/run$n"
+  mpi $n "$evaluate" --run "$CXR_TMP/run$n" --sigma 0.1,0.2 --batch-size 3 2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "eval with $n ranks"; }
+  "$reduce" "$CXR_TMP/run$n" --out "$CXR_TMP/sum$n" --no-plots 2>/dev/null || fail "reduce of the $n-rank evaluation"
+done
+python3 - "$CXR_TMP" "$ds/manifest.json" <<'PY'
+import csv, glob, json, sys
+t, manifest = sys.argv[1], json.load(open(sys.argv[2]))
+n_test = manifest["splits"]["test"]["images"]
+for n in (1, 2, 3):
+    rows = [r for f in sorted(glob.glob(f"{t}/run{n}/eval/rank-*.csv")) for r in csv.DictReader(open(f))]
+    assert len(glob.glob(f"{t}/run{n}/eval/rank-*.csv")) == n
+    keys = [(r["image"], r["sigma"], r["method"]) for r in rows]
+    assert len(keys) == len(set(keys)) == n_test * 2 * 4, (n, len(keys), len(set(keys)), n_test)
+    assert all(r["lpips"] == "" for r in rows), "LPIPS must be empty when unavailable, never a number"
+groups = {n: {(g["sigma"], g["method"]): g["psnr"]["mean"] for g in json.load(open(f"{t}/sum{n}/summary.json"))["groups"]} for n in (1, 2, 3)}
+for n in (2, 3):
+    for k, v in groups[1].items():
+        assert abs(groups[n][k] - v) < 1e-5, (n, k, groups[n][k], v)
+print(f"{n_test} test images x 2 sigmas x 4 methods, each exactly once with 1, 2, 3 ranks; means equal")
+PY
+ls "$CXR_TMP/run1/samples/sigma-0.1/"*.png >/dev/null || fail "no sample grids"
+
+# Reduce under mpirun: the same numbers as one process; plots written.
+mpi 2 "$reduce" "$CXR_TMP/run1" "$CXR_TMP/run2" --out "$CXR_TMP/sum-mpi" 2>/dev/null || fail "reduce under mpirun"
+"$reduce" "$CXR_TMP/run1" "$CXR_TMP/run2" --out "$CXR_TMP/sum-one" 2>/dev/null || fail "reduce of two runs"
+python3 - "$CXR_TMP" <<'PY'
+import json, sys
+t = sys.argv[1]
+a, b = json.load(open(f"{t}/sum-mpi/summary.json")), json.load(open(f"{t}/sum-one/summary.json"))
+assert a["groups"] == b["groups"] and a["paired"] == b["paired"]
+runs = {(p["a"], p["b"]) for p in a["paired"]}
+assert ("run1:model", "run2:model") in runs, runs  # the two runs compared image by image
+PY
+[ -s "$CXR_TMP/sum-one/psnr_by_sigma.png" ] || fail "no PSNR plot"
+grep -q "| run1 | 0.1 |" "$CXR_TMP/sum-one/summary.md" || fail "summary.md lacks the quality table"
+
+# Bad inputs, each named.
+cp -r "$CXR_TMP/run2" "$CXR_TMP/bad"
+rm "$CXR_TMP/bad/eval/rank-00001.csv"
+expect_exit 2 "rank-00001.csv is missing" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
+cp "$CXR_TMP/run2/eval/rank-00001.csv" "$CXR_TMP/bad/eval/"
+sed -i '3s/,model,[0-9.]*,/,model,nan,/; 3s/,noisy,[0-9.]*,/,noisy,nan,/; 3s/,gaussian,[0-9.]*,/,gaussian,nan,/; 3s/,median,[0-9.]*,/,median,nan,/' "$CXR_TMP/bad/eval/rank-00001.csv"
+expect_exit 2 "rank-00001.csv:3: value nan is not finite" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
+cp "$CXR_TMP/run2/eval/rank-00001.csv" "$CXR_TMP/bad/eval/"
+sed -i '4s/,[^,]*,$/,/; 4s/^[^,]*,//' "$CXR_TMP/bad/eval/rank-00001.csv"
+expect_exit 2 "rank-00001.csv:4: expected 10 fields" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
+cp "$CXR_TMP/run2/eval/rank-00001.csv" "$CXR_TMP/bad/eval/"
+sed -i '5d' "$CXR_TMP/bad/eval/rank-00001.csv"
+expect_exit 2 "an incomplete evaluation" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
+expect_exit 2 "has no evaluation" "$reduce" "$CXR_TMP/run" --out "$CXR_TMP/x"
+expect_exit 2 "not a cxr-train run directory" "$evaluate" --run "$CXR_TMP/nowhere"
+[ -e "$CXR_TMP/x" ] && fail "a refused reduce wrote output"
+true
