@@ -2,7 +2,9 @@
 # The main job on the built-in default, end to end on this machine's CPUs:
 #   1. cxr-synth       a synthetic ChestX-ray14 root (400 chest phantoms, 256x256)
 #   2. cxr-preprocess  HDF5 shards at 64x64, 2 MPI ranks
-#   3. cxr-train       a tiny U-Net learns to remove the obfuscation noise, 2 MPI ranks
+#   3. cxr-train       a small U-Net learns to remove the obfuscation noise, 2 MPI ranks
+#   4. cxr-eval        PSNR / SSIM on the test split for the model, the noisy input and filters
+#   5. cxr-reduce      summary tables and plots
 # Builds first (installing missing packages). Output goes to out/demo/ (or OUT_DIR); running it
 # again reuses what is done (the dataset) and resumes or skips training that is complete.
 #   scripts/demo.sh [OUT_DIR]
@@ -16,18 +18,24 @@ ranks="${CXR_DEMO_RANKS:-2}"
 mpirun=(mpirun --oversubscribe -n "$ranks")
 config="$root/configs/demo.yaml"
 
-echo "== 1/3 cxr-synth: a synthetic ChestX-ray14 root (400 images, 256x256) in $out/nih"
+echo "== 1/5 cxr-synth: a synthetic ChestX-ray14 root (400 images, 256x256) in $out/nih"
 if [ ! -f "$out/nih/test_list.txt" ]; then
   "$build/app/cxr-synth" --output "$out/nih" --count 400 --size 256 --seed 0
 else
   echo "   (already there)"
 fi
 
-echo "== 2/3 cxr-preprocess with $ranks ranks: HDF5 shards at 64x64 in $out/dataset"
+echo "== 2/5 cxr-preprocess with $ranks ranks: HDF5 shards at 64x64 in $out/dataset"
 "${mpirun[@]}" "$build/preprocess/cxr-preprocess" --input "$out/nih" --output "$out/dataset" --config "$config"
 
-echo "== 3/3 cxr-train with $ranks ranks: a tiny U-Net, noise mean 0.1 sigma 0.1, run dir $out/run"
+echo "== 3/5 cxr-train with $ranks ranks: a small U-Net, noise mean 0.1 sigma 0.1, run dir $out/run"
 "${mpirun[@]}" "$build/app/cxr-train" --config "$config" --data "$out/dataset" --run-dir "$out/run"
+
+echo "== 4/5 cxr-eval with $ranks ranks: the test split at sigma 0.1 and 0.2"
+"${mpirun[@]}" "$build/app/cxr-eval" --run "$out/run" --sigma 0.1,0.2
+
+echo "== 5/5 cxr-reduce: tables and plots in $out/summary"
+"$build/app/cxr-reduce" "$out/run" --out "$out/summary"
 
 echo
 echo "== what it made"
@@ -49,3 +57,9 @@ if base and epochs:
     print(f"validation L1: noisy input {b:.5f} -> best denoised {v:.5f} ({b / v:.1f}x lower)")
 print(f"checkpoints: {out}/run/checkpoints (inspect with build/app/cxr-inspect {out}/run)")
 PY
+echo
+echo "== test-set quality (from $out/summary/summary.md)"
+sed -n '/^| run | sigma/,/^$/p' "$out/summary/summary.md"
+echo "plots:       $out/summary/psnr_by_sigma.png $out/summary/loss_curves.png"
+echo "image grids: $out/run/samples/sigma-0.1/ (clean | noisy | denoised | error x4)"
+echo "denoise your own PNGs: build/app/cxr-denoise --checkpoint $out/run --input IMAGE.png --output OUT_DIR [--sigma 0.1]"
