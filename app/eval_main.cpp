@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
     app.add_option("--out", o.out_dir, "output directory (default: the run directory)");
     app.add_option("--batch-size", o.batch_size, "images per forward pass")->check(CLI::Range(1, 4096));
     app.add_option("--samples", o.samples, "image grids to write per sigma")->check(CLI::Range(0, 100000));
+    app.add_option("--lpips-backbone", o.lpips_backbone, "AlexNet features converted by scripts/convert_alexnet_weights.py (.json)")
+        ->check(CLI::ExistingFile);
+    app.add_option("--lpips-lin", o.lpips_lin, "LPIPS v0.1 alex lin weights (.json), e.g. ../shared/data/lpips/converted/lpips_v0.1_alex.json")
+        ->check(CLI::ExistingFile);
     app.add_option("--noise-seed", o.noise_seed, "seed of the test noise (keep it fixed to compare runs)");
     if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
     try {  // inputs are the same for every rank: their errors are collective

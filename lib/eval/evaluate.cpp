@@ -1,6 +1,7 @@
 #include "eval/evaluate.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <filesystem>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "dist/communicator.hpp"
 #include "image/image.hpp"
 #include "loader/dataset.hpp"
+#include "metrics/lpips.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
 #include "nih/metadata.hpp"
@@ -113,6 +115,14 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   const fs::path out_dir = o.out_dir.empty() ? run : fs::path(o.out_dir);
   fs::create_directories(out_dir / "eval");
 
+  std::optional<metrics::Lpips> lpips;
+  std::string lpips_status = "unavailable: no AlexNet backbone weights given (--lpips-backbone; see docs/ARCHITECTURE.md)";
+  if (!o.lpips_backbone.empty()) {
+    if (o.lpips_lin.empty()) throw InputError("--lpips-backbone needs --lpips-lin (the LPIPS v0.1 alex lin weights, .json)");
+    lpips.emplace(metrics::Lpips::from_files(o.lpips_backbone, o.lpips_lin));
+    lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
+  }
+
   std::vector<Tuned> tuned;
   for (double s : sigmas) tuned.push_back(tune_baselines(val, s, noise_mean, o.noise_seed));
 
@@ -137,13 +147,15 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
         if (method == "gaussian") out = metrics::gaussian_filter(noisy, tuned[si].blur_sigma, noise_mean);
         if (method == "median") out = metrics::median_filter(noisy, tuned[si].median_kernel, noise_mean);
         const torch::Tensor p = metrics::psnr(out, clean), s = metrics::ssim(out, clean), s3 = metrics::ssim_3x3(out, clean);
+        const torch::Tensor lp = lpips ? lpips->distance(out.clamp(0, 1), clean) : torch::Tensor();
         for (std::size_t k = 0; k < idx.size(); ++k) {
           const auto& smp = data.sample(idx[k]);
-          // LPIPS needs ImageNet AlexNet weights that are not available here: an empty field, never a number.
-          csv << fmt::format("{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},\n", smp.image, smp.patient_id,
-                             csv_field(nih::format_labels(smp.labels)), smp.view, sigmas[si], method,
-                             p[static_cast<std::int64_t>(k)].item<double>(), s[static_cast<std::int64_t>(k)].item<double>(),
-                             s3[static_cast<std::int64_t>(k)].item<double>());
+          // Without the AlexNet backbone LPIPS is an empty field, never a number.
+          const auto kk = static_cast<std::int64_t>(k);
+          csv << fmt::format("{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{}\n", smp.image, smp.patient_id,
+                             csv_field(nih::format_labels(smp.labels)), smp.view, sigmas[si], method, p[kk].item<double>(),
+                             s[kk].item<double>(), s3[kk].item<double>(),
+                             lp.defined() ? fmt::format("{:.6f}", lp[kk].item<double>()) : std::string());
         }
       }
       if (root && denoised.defined()) {
@@ -172,7 +184,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
                        {"model", content.model_signature}, {"split", o.split}, {"images", data.size()},
                        {"test_set_sha256", sha256_hex(names)}, {"sigmas", sigmas}, {"methods", o.methods},
                        {"noise_mean", noise_mean}, {"noise_seed", o.noise_seed}, {"baselines", tuned_json},
-                       {"lpips", "unavailable: no AlexNet backbone weights configured"}, {"data_dir", data_dir}};
+                       {"lpips", lpips_status}, {"data_dir", data_dir}};
     write_file_atomic(out_dir / "eval" / "meta.json", meta.dump(2) + "\n");
     log::info(fmt::format("evaluated {} {} images x {} sigma(s) x {} methods over {} ranks -> {}", data.size(), o.split,
                           sigmas.size(), o.methods.size(), world.size(), (out_dir / "eval").string()));

@@ -20,6 +20,8 @@ struct EvalOptions {
   int batch_size = 8;
   int samples = 4;                      // image grids per sigma
   std::uint64_t noise_seed = 0;         // the same noisy test images for every run and model
+  std::string lpips_backbone;           // converted AlexNet features (.json); empty: LPIPS unavailable
+  std::string lpips_lin;                // LPIPS v0.1 lin weights (.json), e.g. shared/data/lpips/converted
 };
 
 int run_evaluation(dist::World& world, const EvalOptions& options);

@@ -59,7 +59,9 @@ json parse_eval_csv(const std::string& path) {
     }
     if (f.size() != 10) throw InputError(at_line(path, no, "expected 10 fields, found " + std::to_string(f.size())));
     const std::string where = path + ":" + std::to_string(no);
-    rows.push_back({f[0], f[1], f[2], f[3], number(f[4], where), f[5], number(f[6], where), number(f[7], where), number(f[8], where)});
+    // LPIPS may be empty (unavailable): kept as null, summarised only where every row has it.
+    rows.push_back({f[0], f[1], f[2], f[3], number(f[4], where), f[5], number(f[6], where), number(f[7], where), number(f[8], where),
+                    f[9].empty() ? json(nullptr) : json(number(f[9], where))});
   }
   return rows;
 }
@@ -229,6 +231,7 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
       Group& g = groups[{r, row[4].get<double>(), row[5].get<std::string>()}];
       g.images.push_back(row[0]);
       for (int k = 0; k < 3; ++k) g.values[kMetrics[k]].push_back(row[6 + k].get<double>());
+      if (!row[9].is_null()) g.values["lpips"].push_back(row[9].get<double>());
       if (row[5] == "model") {
         by_view[{r, row[4].get<double>(), row[3].get<std::string>()}].push_back(row[6].get<double>());
         const std::string labels = row[2];
@@ -247,7 +250,8 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
   fs::create_directories(o.out_dir);
   json summary = {{"runs", json::array()}, {"groups", json::array()}, {"paired", json::array()}, {"by_label", json::array()},
                   {"by_view", json::array()}, {"scaling", json::array()}};
-  std::string csv = "run,model,sigma,method,n,psnr_mean,psnr_sd,psnr_ci95,ssim_mean,ssim_sd,ssim_ci95,ssim_3x3_mean,ssim_3x3_sd,ssim_3x3_ci95\n";
+  std::string csv = "run,model,sigma,method,n,psnr_mean,psnr_sd,psnr_ci95,ssim_mean,ssim_sd,ssim_ci95,ssim_3x3_mean,ssim_3x3_sd,"
+                    "ssim_3x3_ci95,lpips_mean,lpips_sd,lpips_ci95\n";
   std::vector<json> train(runs.size());
   for (std::size_t r = 0; r < runs.size(); ++r) {
     train[r] = training_stats(runs[r]);
@@ -264,6 +268,13 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
       const Summary s = summarize(g.values.at(m));
       entry[m] = {{"n", s.n}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}};
       line += fmt::format(",{:.6f},{:.6f},{:.6f}", s.mean, s.sd, s.ci95);
+    }
+    if (g.values.count("lpips") && g.values.at("lpips").size() == g.images.size()) {
+      const Summary s = summarize(g.values.at("lpips"));
+      entry["lpips"] = {{"n", s.n}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}};
+      line += fmt::format(",{:.6f},{:.6f},{:.6f}", s.mean, s.sd, s.ci95);
+    } else {
+      line += ",,,";
     }
     entry["n"] = g.images.size();
     summary["groups"].push_back(entry);
@@ -336,8 +347,8 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
   });
 
   // summary.md: the reference study's table shape, then the rest.
-  std::string md = "# cxr-denoise summary\n\nPSNR (dB) / SSIM / SSIM 3x3 (the reference's window), mean ± 95 % CI over the test images. "
-                   "PSNR on outputs clamped to [0, 1]; standard SSIM: 11x11 Gaussian, sigma 1.5.\n\n";
+  std::string md = "# cxr-denoise summary\n\nPSNR (dB) / SSIM / SSIM 3x3 (the reference's window) [/ LPIPS where available], mean ± 95 % CI "
+                   "over the test images. PSNR on outputs clamped to [0, 1]; standard SSIM: 11x11 Gaussian, sigma 1.5.\n\n";
   std::set<std::string> methods;
   for (const auto& [key, g] : groups) methods.insert(std::get<2>(key));
   md += "| run | sigma | n |";
@@ -357,8 +368,10 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
         md += " |";
         continue;
       }
-      md += fmt::format(" {} / {} / {} |", pm(summarize(it->second.values.at("psnr")), 2), pm(summarize(it->second.values.at("ssim")), 4),
+      md += fmt::format(" {} / {} / {}", pm(summarize(it->second.values.at("psnr")), 2), pm(summarize(it->second.values.at("ssim")), 4),
                         pm(summarize(it->second.values.at("ssim_3x3")), 4));
+      const auto lp = it->second.values.find("lpips");
+      md += lp != it->second.values.end() && lp->second.size() == it->second.images.size() ? " / " + pm(summarize(lp->second), 4) + " |" : " |";
     }
     md += "\n";
   }

@@ -60,3 +60,38 @@ expect_exit 2 "has no evaluation" "$reduce" "$CXR_TMP/run" --out "$CXR_TMP/x"
 expect_exit 2 "not a cxr-train run directory" "$evaluate" --run "$CXR_TMP/nowhere"
 [ -e "$CXR_TMP/x" ] && fail "a refused reduce wrote output"
 true
+
+# LPIPS with a backbone file (random weights of AlexNet's shapes, written the way
+# scripts/convert_alexnet_weights.py writes real ones): a number per image, summarised.
+py=$(h5py_python)  # Debian's python3 with numpy
+"${py:-python3}" - "$CXR_TMP/lpips" <<'PY'
+import json, sys
+import numpy as np
+rng = np.random.default_rng(0)
+def write(path, tensors):
+    layout, blob = [], b""
+    for name, shape in tensors:
+        data = (rng.standard_normal(shape) * 0.05).astype("<f4").tobytes()
+        layout.append({"name": name, "shape": list(shape), "dtype": "float32_le", "offset_bytes": len(blob), "nbytes": len(data)})
+        blob += data
+    open(path + ".f32", "wb").write(blob)
+    json.dump({"tensors": layout}, open(path + ".json", "w"))
+convs = [(0, 64, 3, 11), (3, 192, 64, 5), (6, 384, 192, 3), (8, 256, 384, 3), (10, 256, 256, 3)]
+write(sys.argv[1] + "-backbone", [t for i, o, c, k in convs for t in ((f"features.{i}.weight", (o, c, k, k)), (f"features.{i}.bias", (o,)))])
+write(sys.argv[1] + "-lin", [(f"lin{n}.model.1.weight", (1, o, 1, 1)) for n, (i, o, c, k) in enumerate(convs)])
+PY
+cp -r "$CXR_TMP/run" "$CXR_TMP/run-lpips"
+# LPIPS's AlexNet needs images of at least 32 px: evaluate at the dataset's 32 px.
+mpi 2 "$evaluate" --run "$CXR_TMP/run-lpips" --lpips-backbone "$CXR_TMP/lpips-backbone.json" --lpips-lin "$CXR_TMP/lpips-lin.json" \
+  2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "eval with LPIPS"; }
+python3 - "$CXR_TMP/run-lpips/eval" <<'PY'
+import csv, glob, math, sys
+rows = [r for f in glob.glob(sys.argv[1] + "/rank-*.csv") for r in csv.DictReader(open(f))]
+vals = [float(r["lpips"]) for r in rows]
+assert vals and all(math.isfinite(v) and v >= 0 for v in vals), "LPIPS values missing or invalid"
+PY
+"$reduce" "$CXR_TMP/run-lpips" --out "$CXR_TMP/sum-lpips" --no-plots 2>/dev/null
+grep -q "LPIPS v0.1" "$CXR_TMP/sum-lpips/summary.md" || fail "summary does not name LPIPS"
+python3 -c "import json,sys; g=json.load(open(sys.argv[1]))['groups']; assert all('lpips' in x for x in g)" "$CXR_TMP/sum-lpips/summary.json" \
+  || fail "no LPIPS in the summary groups"
+expect_exit 2 "needs --lpips-lin" "$evaluate" --run "$CXR_TMP/run-lpips" --lpips-backbone "$CXR_TMP/lpips-backbone.json"
