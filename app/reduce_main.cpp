@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     app.add_option("runs", o.runs, "run directories (each evaluated by cxr-eval)")->required();
     app.add_option("--out", o.out_dir, "directory for summary.{csv,json,md} and the plots")->required();
     app.add_flag("--no-plots", no_plots, "skip the gnuplot PNGs");
+    app.add_flag("--training-only", o.training_only, "runs without cxr-eval results: training statistics and scaling only");
     if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
     o.plots = !no_plots;
     try {

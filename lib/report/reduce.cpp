@@ -73,11 +73,20 @@ struct Run {
   std::vector<std::string> csvs;
 };
 
-Run open_run(const std::string& dir) {
+Run open_run(const std::string& dir, bool training_only) {
   Run r;
   r.dir = dir;
   r.name = fs::path(dir).lexically_normal().filename().string();
   if (r.name.empty()) r.name = fs::path(dir).lexically_normal().parent_path().filename().string();
+  if (training_only) {
+    try {
+      r.config = YAML::LoadFile((fs::path(dir) / "config.yaml").string());
+    } catch (const std::exception& e) {
+      throw InputError("run " + dir + ": cannot read its config.yaml: " + e.what());
+    }
+    r.meta = json::object();
+    return r;
+  }
   const fs::path meta = fs::path(dir) / "eval" / "meta.json";
   if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
   try {
@@ -170,7 +179,7 @@ void run_gnuplot(const std::string& script, const fs::path& out_dir) {
 int run_reduce(dist::World& world, const ReduceOptions& o) {
   if (o.runs.empty()) throw InputError("give at least one run directory");
   std::vector<Run> runs;
-  for (const auto& d : o.runs) runs.push_back(open_run(d));
+  for (const auto& d : o.runs) runs.push_back(open_run(d, o.training_only));
 
   // Parse the CSVs in parallel: file k goes to rank k % size; rank 0 gathers.
   std::vector<std::pair<std::size_t, std::string>> files;
@@ -203,7 +212,7 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
   }
 
   // Completeness: every (image, sigma, method) exactly once.
-  for (std::size_t r = 0; r < runs.size(); ++r) {
+  for (std::size_t r = 0; r < runs.size() && !o.training_only; ++r) {
     const json& m = runs[r].meta;
     const std::size_t expected = m["images"].get<std::size_t>() * m["sigmas"].size() * m["methods"].size();
     std::set<std::string> seen;
@@ -255,13 +264,14 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
   std::vector<json> train(runs.size());
   for (std::size_t r = 0; r < runs.size(); ++r) {
     train[r] = training_stats(runs[r]);
-    summary["runs"].push_back({{"run", runs[r].name}, {"dir", runs[r].dir}, {"model", runs[r].meta["model"]},
-                               {"checkpoint_step", runs[r].meta["global_step"]}, {"test_set_sha256", runs[r].meta["test_set_sha256"]},
-                               {"lpips", runs[r].meta["lpips"]}, {"baselines", runs[r].meta["baselines"]}, {"training", train[r]}});
+    const json& m = runs[r].meta;  // empty for --training-only runs
+    summary["runs"].push_back({{"run", runs[r].name}, {"dir", runs[r].dir}, {"model", m.value("model", json())},
+                               {"checkpoint_step", m.value("global_step", json())}, {"test_set_sha256", m.value("test_set_sha256", json())},
+                               {"lpips", m.value("lpips", json())}, {"baselines", m.value("baselines", json())}, {"training", train[r]}});
   }
   for (const auto& [key, g] : groups) {
     const auto& [r, sigma, method] = key;
-    json entry = {{"run", runs[r].name}, {"model", runs[r].meta["model"]}, {"sigma", sigma}, {"method", method}};
+    json entry = {{"run", runs[r].name}, {"model", runs[r].meta.value("model", json())}, {"sigma", sigma}, {"method", method}};
     std::string line = fmt::format("{},{},{},{},{}", runs[r].name, runs[r].config["model"]["name"].as<std::string>(), sigma, method,
                                    g.images.size());
     for (const char* m : kMetrics) {
@@ -304,7 +314,7 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
         if (std::get<0>(key) != a || std::get<2>(key) != "model") continue;
         const auto it = groups.find({b, std::get<1>(key), "model"});
         if (it == groups.end()) continue;
-        if (runs[a].meta["test_set_sha256"] != runs[b].meta["test_set_sha256"] ||
+        if (runs[a].meta.value("test_set_sha256", "") != runs[b].meta.value("test_set_sha256", "") ||
             !add_paired(runs[a].name + ":model", g, runs[b].name + ":model", it->second, std::get<1>(key)))
           spdlog::warn("runs {} and {} were evaluated on different test sets: not compared image by image", runs[a].name, runs[b].name);
       }
@@ -375,7 +385,7 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     }
     md += "\n";
   }
-  md += "\nLPIPS: " + runs.front().meta["lpips"].get<std::string>() + ".\n\n## Paired comparisons (PSNR)\n\n"
+  md += "\nLPIPS: " + runs.front().meta.value("lpips", std::string("not evaluated")) + ".\n\n## Paired comparisons (PSNR)\n\n"
         "| a | b | sigma | n | mean diff (dB) | t | p (t-test) | d_z | p (Wilcoxon) | r |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& p : summary["paired"]) {
     const auto& q = p["psnr"];
@@ -390,12 +400,13 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     const json& t = train[r];
     if (t["ranks"].get<std::size_t>() == 0) continue;
     double best = 1e30;
-    for (const auto& e : t["curve"]) best = std::min(best, e["val_loss"].get<double>());
-    md += fmt::format("| {} | {} | {} | {:.1f} | {:.2f} | {:.4f} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {:.5f} |\n", runs[r].name,
+    for (const auto& e : t["curve"])
+      if (e["val_loss"].get<double>() >= 0) best = std::min(best, e["val_loss"].get<double>());
+    md += fmt::format("| {} | {} | {} | {:.1f} | {:.2f} | {:.4f} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {} |\n", runs[r].name,
                       t["ranks"].get<std::size_t>(), t["epochs"].get<std::size_t>(), t["epoch_s"].get<double>(),
                       t["images_per_s"].get<double>(), t["data_s"].get<double>(), t["compute_s"].get<double>(),
                       t["comm_s"].get<double>(), t["optim_s"].get<double>(), t["peak_rss_mb"].get<double>(),
-                      t["peak_gpu_mb"].get<double>(), best);
+                      t["peak_gpu_mb"].get<double>(), best < 1e29 ? fmt::format("{:.5f}", best) : std::string("n/a"));
   }
   if (!summary["scaling"].empty()) {
     md += "\n## Scaling\n\n| kind | family | run | ranks | images/s | speedup | efficiency |\n|---|---|---|---|---|---|---|\n";
@@ -425,20 +436,23 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     for (std::size_t r = 0; r < runs.size(); ++r) {
       curves_dat += "# " + runs[r].name + "\n";
       for (const auto& e : train[r].value("curve", json::array()))
-        curves_dat += fmt::format("{} {} {}\n", e["epoch"].get<double>(), e["train_loss"].get<double>(), e["val_loss"].get<double>());
+        curves_dat += fmt::format("{} {} {}\n", e["epoch"].get<double>(), e["train_loss"].get<double>(),
+                                  e["val_loss"].get<double>() >= 0 ? fmt::format("{}", e["val_loss"].get<double>()) : std::string("NaN"));
       curves_dat += "\n\n";
     }
     for (const auto& s : summary["scaling"]) scaling_dat += fmt::format("{} {} {}\n", s["ranks"].get<double>(), s["speedup"].get<double>(), s["efficiency"].get<double>());
     write_file_atomic(fs::path(o.out_dir) / "psnr.dat", psnr_dat);
     write_file_atomic(fs::path(o.out_dir) / "curves.dat", curves_dat);
-    std::string gp = "set terminal pngcairo size 900,560 noenhanced\nset grid\nset key outside right\n"
-                     "set output 'psnr_by_sigma.png'\nset title 'PSNR by noise sigma (mean, 95 % CI)'\nset xlabel 'sigma'\nset ylabel 'PSNR (dB)'\n"
-                     "plot ";
-    std::size_t idx = 0;
-    for (const auto& m : methods)
-      for (std::size_t r = 0; r < runs.size(); ++r, ++idx)
-        gp += fmt::format("{}'psnr.dat' index {} with yerrorlines title '{}:{}'", idx ? ", " : "", idx, runs[r].name, m);
-    gp += "\nset output 'loss_curves.png'\nset title 'L1 loss per epoch'\nset xlabel 'epoch'\nset ylabel 'L1'\nplot ";
+    std::string gp = "set terminal pngcairo size 900,560 noenhanced\nset grid\nset key outside right\n";
+    if (!methods.empty()) {  // none for --training-only
+      gp += "set output 'psnr_by_sigma.png'\nset title 'PSNR by noise sigma (mean, 95 % CI)'\nset xlabel 'sigma'\nset ylabel 'PSNR (dB)'\nplot ";
+      std::size_t idx = 0;
+      for (const auto& m : methods)
+        for (std::size_t r = 0; r < runs.size(); ++r, ++idx)
+          gp += fmt::format("{}'psnr.dat' index {} with yerrorlines title '{}:{}'", idx ? ", " : "", idx, runs[r].name, m);
+      gp += "\n";
+    }
+    gp += "set output 'loss_curves.png'\nset title 'L1 loss per epoch'\nset xlabel 'epoch'\nset ylabel 'L1'\nplot ";
     for (std::size_t r = 0; r < runs.size(); ++r)
       gp += fmt::format("{}'curves.dat' index {} using 1:2 with linespoints title '{} train', 'curves.dat' index {} using 1:3 with linespoints title '{} val'",
                         r ? ", " : "", r, runs[r].name, r, runs[r].name);

@@ -13,6 +13,7 @@ struct ReduceOptions {
   std::vector<std::string> runs;  // run directories
   std::string out_dir;
   bool plots = true;
+  bool training_only = false;  // runs without cxr-eval results (scaling studies): training logs only
 };
 
 // Missing or malformed rank files, NaN values, incomplete evaluations and runs compared on

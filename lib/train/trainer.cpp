@@ -431,11 +431,16 @@ int run_training(dist::World& world, const config::Config& config) {
     log << e.dump() << "\n";
     log.flush();
     if (root)
-      log::info(fmt::format("epoch {}/{}: train loss {:.5f}, val L1 {:.5f}{}, {:.1f} s", state.epoch, s.epochs,
-                   epoch_steps ? epoch_loss / epoch_steps : NAN, state.last_val_loss, best ? " (best)" : "", epoch_s));
+      log::info(fmt::format("epoch {}/{}: train loss {:.5f}, {}{}, {:.1f} s", state.epoch, s.epochs,
+                   epoch_steps ? epoch_loss / epoch_steps : NAN,
+                   state.last_val_loss >= 0 ? fmt::format("val L1 {:.5f}", state.last_val_loss) : std::string("no validation"),
+                   best ? " (best)" : "", epoch_s));
     if (state.epoch % s.checkpoint_every == 0 || state.epoch == s.epochs || best) checkpoint(best);
   }
-  if (root) log::info(fmt::format("training done: {} steps; best val L1 {:.5f}; run dir {}", state.global_step, state.best_val_loss, s.run_dir));
+  if (root)
+    log::info(fmt::format("training done: {} steps; {}; run dir {}", state.global_step,
+                          state.best_val_loss < 1e29 ? fmt::format("best val L1 {:.5f}", state.best_val_loss) : std::string("no validation"),
+                          s.run_dir));
   return kExitOk;
 }
 

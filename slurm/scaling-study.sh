@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A scaling study for HPC admins: the same training run at several rank counts, each in its own
+# run directory, then one cxr-reduce over all of them with speedup and parallel efficiency.
+#
+#   slurm/scaling-study.sh --data /scratch/cxr256 --out /scratch/scaling --config configs/unet-sigma0.1-ddp-amp.yaml \
+#       [--ranks "1 2 4 8"] [--mode strong|weak] [--batch 8] [--steps 50] [--tasks-per-node 4] [--gpus-per-node 4]
+#       [--partition P] [--account A] [--time 01:00:00] [--wait]
+#   strong: the global batch (--batch x the smallest rank count) is split over the ranks;
+#   weak:   every rank keeps --batch images per step.
+# Results: OUT/summary/summary.md (Scaling table) and OUT/summary/scaling.png.
+set -euo pipefail
+home="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="" out="" config="" ranks_list="1 2 4" mode=weak batch=8 steps=50 per_node=4 gpus=0 partition="" account="" time="01:00:00" wait=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --data) data=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --config) config=$2; shift 2 ;;
+    --ranks) ranks_list=$2; shift 2 ;;
+    --mode) mode=$2; shift 2 ;;
+    --batch) batch=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --tasks-per-node) per_node=$2; shift 2 ;;
+    --gpus-per-node) gpus=$2; shift 2 ;;
+    --partition) partition=$2; shift 2 ;;
+    --account) account=$2; shift 2 ;;
+    --time) time=$2; shift 2 ;;
+    --wait) wait=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "scaling-study.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -n "$data" ] && [ -n "$out" ] || { echo "scaling-study.sh: --data and --out are required (see --help)" >&2; exit 2; }
+case "$mode" in strong|weak) ;; *) echo "scaling-study.sh: --mode is strong or weak" >&2; exit 2 ;; esac
+mkdir -p "$out/slurm-logs"
+common=(--parsable --chdir "$home" --export "ALL,CXR_HOME=$home" --time "$time")
+[ -n "$partition" ] && common+=(--partition "$partition")
+[ -n "$account" ] && common+=(--account "$account")
+smallest=$(tr ' ' '\n' <<<"$ranks_list" | sort -n | head -1)
+jobs=() runs=()
+for n in $ranks_list; do
+  per_rank=$batch
+  if [ "$mode" = strong ]; then
+    global=$((batch * smallest))
+    [ $((global % n)) -eq 0 ] || { echo "scaling-study.sh: global batch $global does not split over $n ranks" >&2; exit 2; }
+    per_rank=$((global / n))
+  fi
+  nodes=$(( (n + per_node - 1) / per_node ))
+  place=(--nodes "$nodes" --ntasks "$n" --ntasks-per-node $((n < per_node ? n : per_node)))
+  [ "$gpus" -gt 0 ] && place+=(--gpus-per-node "$gpus")
+  run="$out/ranks-$n"
+  rm -rf "$run"  # a scaling point measures a fresh run, never a resumed one
+  id=$(CXR_DATA="$data" CXR_RUN="$run" CXR_CONFIG="$config" \
+       CXR_TRAIN_ARGS="--batch-size $per_rank --max-steps $steps --epochs 1000 train.val_every=0 train.log_every=10" \
+       sbatch "${common[@]}" "${place[@]}" -o "$out/slurm-logs/train-$n-%j.out" "$home/slurm/train.sbatch")
+  echo "$n rank(s), batch $per_rank per rank: job $id"
+  jobs+=("$id")
+  runs+=("$run")
+done
+deps=$(IFS=:; echo "${jobs[*]}")
+reduce=$(CXR_RUNS="${runs[*]}" CXR_SUMMARY="$out/summary" CXR_REDUCE_ARGS="--training-only" \
+         sbatch "${common[@]}" --ntasks 1 --dependency "afterok:$deps" -o "$out/slurm-logs/reduce-%j.out" "$home/slurm/reduce.sbatch")
+echo "reduce: job $reduce -> $out/summary/summary.md"
+if [ "$wait" -eq 1 ]; then
+  while squeue -h -j "$reduce" 2>/dev/null | grep -q .; do sleep 3; done
+  [ -f "$out/summary/summary.md" ] || { echo "the study did not produce $out/summary/summary.md" >&2; exit 1; }
+  sed -n '/^## Scaling/,$p' "$out/summary/summary.md"
+fi
