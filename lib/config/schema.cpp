@@ -58,6 +58,7 @@ const Schema& project_schema() {
     s.add({"train.amp", Type::String, "off", {}, {}, {"off", "fp16", "bf16"}, "mixed precision (fp16 with dynamic loss scaling needs CUDA)"});
     s.add({"train.strategy", Type::String, "ddp", {}, {}, {"ddp", "single", "dp"},
            "ddp: one process per device; single: one process; dp: one process, several local devices"});
+    s.add({"train.dp_devices", Type::Int, "1", 1, 64, {}, "strategy dp on CPU: model replicas standing in for devices (GPUs: all visible)"});
     s.add({"train.device", Type::String, "auto", {}, {}, {"auto", "cpu", "cuda"}, "auto: CUDA when available"});
     s.add({"train.channels_last", Type::Bool, "true", {}, {}, {}, "CUDA: keep activations channels-last (faster convolutions with AMP)"});
     s.add({"train.overlap", Type::Bool, "true", {}, {}, {}, "start each gradient bucket's all-reduce during backward"});

@@ -210,10 +210,19 @@ int run_training(dist::World& world, const config::Config& config) {
   torch::set_num_threads(static_cast<int>(threads > 0 ? threads
                                                       : std::max<std::int64_t>(1, std::thread::hardware_concurrency() /
                                                                                       std::max(1, world.local_size()))));
-  if (s.strategy == "dp" && root)
-    log::warn("train.strategy=dp: this machine has one device, so one process drives it (the same as 'single')");
   if (s.strategy != "ddp" && world.size() > 1)
     throw InputError("train.strategy=" + s.strategy + " runs in one process; launch it without mpirun, or use ddp");
+  // dp (the reference's DataParallel): one process, the batch split over several devices, one
+  // model replica per device, gradients summed onto the first. On CPU, train.dp_devices replicas
+  // stand in for devices (for tests); with a single device it is plain single-device training.
+  std::vector<torch::Device> dp_devices;
+  if (s.strategy == "dp") {
+    const auto n = cuda ? static_cast<int>(torch::cuda::device_count()) : static_cast<int>(config.get_int("train.dp_devices"));
+    for (int k = 0; k < std::max(1, n); ++k)
+      dp_devices.push_back(cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(k)) : torch::Device(torch::kCPU));
+    if (dp_devices.size() == 1 && root)
+      log::warn("train.strategy=dp with one device: one process drives it (the same as 'single')");
+  }
 
   // Gradients (and synchronised batch norm) travel on the device's communicator: NCCL for CUDA
   // tensors, MPI for CPU ones. Host numbers (stop flag, loss, validation sums) always use MPI.
@@ -276,6 +285,8 @@ int run_training(dist::World& world, const config::Config& config) {
 
   std::vector<torch::Tensor> params = model->parameters();
   dist::GradientReducer reducer(params, comm, s.bucket_mb, s.overlap);
+  std::vector<std::shared_ptr<models::DenoiserImpl>> replicas;  // dp: devices 1.. (device 0 is `model`)
+  for (std::size_t k = 1; k < dp_devices.size(); ++k) replicas.push_back(model->clone_model(dp_devices[k]));
   fs::create_directories(fs::path(s.run_dir) / "logs");
   std::ofstream log(fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank()), std::ios::app);
 
@@ -335,22 +346,58 @@ int run_training(dist::World& world, const config::Config& config) {
       if (s.model.norm() == "batch") broadcast_state(*model, *comm, /*buffers_only=*/true);  // buffers follow rank 0
       optimizer.zero_grad();
       reducer.prepare();
+      // Forward and backward of one model on one device over (part of) the batch; the loss is
+      // weighted by the part's share so that the parts' gradients sum to the batch gradient.
+      auto forward_backward = [&](models::DenoiserImpl& net, const torch::Device& dev, const torch::Tensor& noisy,
+                                  const torch::Tensor& clean, double share) {
+        torch::Tensor part_loss;
+        {
+          AutocastGuard autocast(s.amp, dev);
+          // Pinned host batches copy asynchronously; the copy is ordered before the forward.
+          torch::Tensor input = noisy.to(dev, /*non_blocking=*/true);
+          if (channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
+          const auto outputs = net.forward_heads(input);
+          const torch::Tensor target = clean.to(dev, /*non_blocking=*/true);
+          part_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
+          for (const auto& out : outputs) part_loss = part_loss + per_image_loss(s.loss, out, target, s.ssim_weight).mean();
+          part_loss = part_loss / static_cast<double>(outputs.size());
+          if (test_hook("CXR_TEST_NAN_AT", state.global_step + 1, world.rank())) part_loss = part_loss * std::nan("");
+          if (test_hook("CXR_TEST_FAIL_AT", state.global_step + 1, world.rank()))
+            throw RuntimeError("CXR_TEST_FAIL_AT: injected failure at step " + std::to_string(state.global_step + 1));
+        }
+        scaler.scale_loss(part_loss * share).backward();
+        return part_loss.detach().to(torch::kCPU) * share;
+      };
       torch::Tensor loss;
-      {
-        AutocastGuard autocast(s.amp, device);
-        // Pinned host batches copy asynchronously; the copy is ordered before the forward.
-        torch::Tensor input = batch.noisy.to(device, /*non_blocking=*/true);
-        if (channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
-        const auto outputs = model->forward_heads(input);
-        const torch::Tensor target = batch.clean.to(device, /*non_blocking=*/true);
-        loss = torch::zeros({}, torch::kFloat32);
-        for (const auto& out : outputs) loss = loss + per_image_loss(s.loss, out, target, s.ssim_weight).mean();
-        loss = loss / static_cast<double>(outputs.size());
-        if (test_hook("CXR_TEST_NAN_AT", state.global_step + 1, world.rank())) loss = loss * std::nan("");
-        if (test_hook("CXR_TEST_FAIL_AT", state.global_step + 1, world.rank()))
-          throw RuntimeError("CXR_TEST_FAIL_AT: injected failure at step " + std::to_string(state.global_step + 1));
+      if (replicas.empty()) {
+        loss = forward_backward(*model, device, batch.noisy, batch.clean, 1.0);
+      } else {
+        // dp: replicas take the master's parameters and buffers, each its slice of the batch;
+        // their gradients are then summed onto the master.
+        {
+          torch::NoGradGuard no_grad;
+          for (auto& r : replicas) {
+            auto src = model->named_parameters(true), dst = r->named_parameters(true);
+            for (auto& p : src) dst[p.key()].copy_(p.value());
+            auto sb = model->named_buffers(true), db = r->named_buffers(true);
+            for (auto& b : sb) db[b.key()].copy_(b.value());
+            r->zero_grad();
+          }
+        }
+        const auto parts = static_cast<std::int64_t>(dp_devices.size());
+        const auto noisy_parts = batch.noisy.chunk(parts), clean_parts = batch.clean.chunk(parts);
+        const double total = static_cast<double>(batch.noisy.size(0));
+        loss = torch::zeros({});
+        for (std::size_t k = 0; k < noisy_parts.size(); ++k)
+          loss = loss + forward_backward(k == 0 ? *model : *replicas[k - 1], dp_devices[k], noisy_parts[k], clean_parts[k],
+                                         static_cast<double>(noisy_parts[k].size(0)) / total);
+        torch::NoGradGuard no_grad;
+        for (std::size_t k = 1; k < noisy_parts.size(); ++k) {
+          auto rp = replicas[k - 1]->parameters();
+          for (std::size_t i = 0; i < params.size(); ++i)
+            if (rp[i].grad().defined()) params[i].mutable_grad().add_(rp[i].grad().to(device));
+        }
       }
-      scaler.scale_loss(loss).backward();
       const double compute_s = seconds_since(t_compute);
 
       // Gradients averaged over ranks, then one verdict for all: step or skip.

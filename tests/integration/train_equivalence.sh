@@ -30,3 +30,11 @@ a, b = checksums(sys.argv[1] + "/rank-00000.jsonl"), checksums(sys.argv[1] + "/r
 assert a and a == b, f"batch-norm buffers differ between ranks: {a} vs {b}"
 print("batch norm: running statistics identical on both ranks:", a)
 PY
+
+# strategy dp (one process, the batch split over model replicas; CPU replicas stand in for GPUs):
+# the same parameters as one replica with the whole batch.
+"$train" "${tiny[@]}" "${steps[@]}" --max-steps 4 --norm group --batch-size 6 train.strategy=dp train.dp_devices=2 \
+  --run-dir "$CXR_TMP/dp-2" 2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "dp with 2 replicas"; }
+"$inspect" --diff "$CXR_TMP/group-1" "$CXR_TMP/dp-2" --tolerance 2e-5 || fail "dp over 2 replicas differs from 1 device"
+"$train" "${tiny[@]}" "${steps[@]}" --max-steps 1 --norm group --batch-size 6 train.strategy=dp --run-dir "$CXR_TMP/dp-1" 2>"$CXR_TMP/log"
+grep -q "dp with one device" "$CXR_TMP/log" || fail "dp on one device does not say so"
