@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 
 namespace cxr::config {
@@ -227,7 +229,7 @@ std::string Config::to_yaml() const {
     YAML::Node leaf;
     switch (k.type) {
       case Type::Int: leaf = static_cast<long long>(get_int(k.path)); break;
-      case Type::Float: leaf = get_float(k.path); break;
+      case Type::Float: leaf = fmt::format("{}", get_float(k.path)); break;  // shortest form: 0.1, not 0.1000000000000000055
       case Type::Bool: leaf = get_bool(k.path); break;
       case Type::String: leaf = text; break;
     }

@@ -41,6 +41,7 @@ void read_content(torch::serialize::InputArchive& a, CheckpointContent& c) {
   c.state.scale_growth_tracker = i64("state/scale_growth_tracker");
   c.state.best_val_loss = f64("state/best_val_loss");
   c.state.last_val_loss = f64("state/last_val_loss");
+  c.state.ranks = i64("state/ranks");
   c.model_name = read_string(a, "meta/model_name");
   c.model_signature = read_string(a, "meta/model_signature");
   c.config_yaml = read_string(a, "meta/config_yaml");
@@ -96,6 +97,7 @@ std::string CheckpointStore::save(const models::DenoiserImpl& model, torch::opti
   a.write("state/scale_growth_tracker", scalar(c.state.scale_growth_tracker));
   a.write("state/best_val_loss", scalar(c.state.best_val_loss));
   a.write("state/last_val_loss", scalar(c.state.last_val_loss));
+  a.write("state/ranks", scalar(c.state.ranks));
   for (const auto& p : model.named_parameters(true)) a.write("model/" + p.key(), p.value().detach().cpu());
   for (const auto& b : model.named_buffers(true)) a.write("model/" + b.key(), b.value().detach().cpu(), /*is_buffer=*/true);
   torch::serialize::OutputArchive opt;

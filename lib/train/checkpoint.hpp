@@ -25,6 +25,7 @@ struct TrainState {
   std::int64_t scale_growth_tracker = 0;
   double best_val_loss = 1e30;
   double last_val_loss = -1;
+  std::int64_t ranks = 1;          // world size that made it: a mid-epoch position is per rank count
 };
 
 struct CheckpointContent {

@@ -9,10 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "common/error.hpp"
 #include "common/log.hpp"
@@ -183,6 +185,42 @@ bool grads_finite(const std::vector<torch::Tensor>& params) {
   return sums.empty() || torch::isfinite(torch::stack(sums)).all().item<bool>();
 }
 
+// Leaf "a.b" -> value of a YAML config, for comparing the checkpoint's config with this run's.
+void flatten(const YAML::Node& node, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node) flatten(kv.second, prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(), out);
+  } else if (node.IsScalar()) {
+    out[prefix] = node.Scalar();
+  }
+}
+
+// Resuming continues one experiment: the noise, the seed and the per-rank batch must not change
+// (they define what is trained and where a mid-epoch position points), and a mid-epoch
+// position needs the same rank count. Other changes (more epochs, another lr) are allowed and
+// listed. Throws InputError naming the keys.
+void check_resumable(const CheckpointContent& c, const config::Config& config, int ranks, const std::string& path, bool root) {
+  std::map<std::string, std::string> before, now;
+  flatten(YAML::Load(c.config_yaml), "", before);
+  flatten(YAML::Load(config.to_yaml()), "", now);
+  std::string fixed, changed;
+  for (const auto& [key, value] : now) {
+    const auto it = before.find(key);
+    if (it == before.end() || it->second == value) continue;
+    const std::string change = key + " " + it->second + " -> " + value;
+    const bool defines_run = key.rfind("noise.", 0) == 0 || key == "seed" || key == "train.batch_size";
+    (defines_run ? fixed : changed) += (defines_run ? fixed : changed).empty() ? change : ", " + change;
+  }
+  if (!fixed.empty())
+    throw InputError("cannot resume " + path + " with " + fixed +
+                     ": these settings define the run. Use a new run directory (train.run_dir) for a new experiment.");
+  if (c.state.step_in_epoch > 0 && c.state.ranks != ranks)
+    throw InputError("cannot resume " + path + " in the middle of an epoch with " + std::to_string(ranks) + " ranks: it was made with " +
+                     std::to_string(c.state.ranks) + " (rerun with that many, or resume from an end-of-epoch checkpoint)");
+  if (root && !changed.empty()) log::warn("resuming with changed settings: " + changed);
+  if (root && c.state.ranks != ranks)
+    log::warn(fmt::format("resuming a {}-rank run with {} ranks: the global batch changes from here on", c.state.ranks, ranks));
+}
+
 }  // namespace
 
 void install_stop_handlers() {
@@ -273,6 +311,7 @@ int run_training(dist::World& world, const config::Config& config) {
       const CheckpointContent c = load_checkpoint(resume_path, *model, &optimizer);
       state = c.state;
       scaler.load(c.state.loss_scale, c.state.scale_growth_tracker);
+      check_resumable(c, config, world.size(), resume_path, root);
     } catch (const InputError& e) {
       err = e.what();
     }
@@ -288,7 +327,7 @@ int run_training(dist::World& world, const config::Config& config) {
   std::vector<std::shared_ptr<models::DenoiserImpl>> replicas;  // dp: devices 1.. (device 0 is `model`)
   for (std::size_t k = 1; k < dp_devices.size(); ++k) replicas.push_back(model->clone_model(dp_devices[k]));
   fs::create_directories(fs::path(s.run_dir) / "logs");
-  std::ofstream log(fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank()), std::ios::app);
+  std::ofstream step_log(fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank()), std::ios::app);
 
   if (root) {
     log::info(fmt::format("{} ({:.2f} M parameters), norm {}, {} ranks x batch {} = {} per step, {} steps per epoch, lr {:.3g}, amp {}",
@@ -302,12 +341,13 @@ int run_training(dist::World& world, const config::Config& config) {
   if (val_data) {
     const double noisy_l1 = validate(nullptr, *val_data, s, *host_comm, device);
     if (root) log::info(fmt::format("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1));
-    log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
+    step_log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
   }
 
   auto checkpoint = [&](bool best) {
     if (root) {
       CheckpointContent c{state, s.model.name(), model_signature(s.model), config.to_yaml()};
+      c.state.ranks = world.size();
       c.state.loss_scale = scaler.scale();
       c.state.scale_growth_tracker = scaler.growth_tracker();
       const std::string path = store.save(*model, optimizer, c, best);
@@ -436,11 +476,11 @@ int run_training(dist::World& world, const config::Config& config) {
                              {"loader_s", batch.read_seconds}, {"skipped", !finite}, {"loss_scale", scaler.scale()},
                              {"max_rss_mb", max_rss_mb()},
                              {"peak_gpu_mb", cuda ? dist::cuda_peak_memory_mb(device_index) : 0.0}};
-      log << line.dump() << "\n";
+      step_log << line.dump() << "\n";
       progress.set_note(fmt::format("loss {:.5f}, {:.1f} img/s", global_loss, line["images_per_s"].get<double>()));
       progress.advance();
       if (nonfinite_in_a_row >= s.max_nonfinite) {
-        log.flush();
+        step_log.flush();
         throw CollectiveError(fmt::format("{} non-finite steps in a row (last loss {}): stopping. Lower train.lr or use "
                                           "another train.amp; the last good checkpoint is in {}",
                                           nonfinite_in_a_row, global_loss, store.dir()),
@@ -449,7 +489,7 @@ int run_training(dist::World& world, const config::Config& config) {
       if (stop_requested) break;
     }
     progress.finish();
-    log.flush();
+    step_log.flush();
 
     if (stop_requested) {
       if (root) log::warn(fmt::format("stop requested (signal): checkpointing at global step {} and exiting for requeue", state.global_step));
@@ -475,8 +515,8 @@ int run_training(dist::World& world, const config::Config& config) {
     const nlohmann::json e = {{"event", "epoch"}, {"epoch", state.epoch}, {"train_loss", epoch_steps ? epoch_loss / epoch_steps : NAN},
                               {"val_loss", state.last_val_loss}, {"epoch_s", epoch_s}, {"global_step", state.global_step},
                               {"buffer_checksum", buffer_checksum(*model)}};
-    log << e.dump() << "\n";
-    log.flush();
+    step_log << e.dump() << "\n";
+    step_log.flush();
     if (root)
       log::info(fmt::format("epoch {}/{}: train loss {:.5f}, {}{}, {:.1f} s", state.epoch, s.epochs,
                    epoch_steps ? epoch_loss / epoch_steps : NAN,

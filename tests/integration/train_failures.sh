@@ -57,3 +57,13 @@ rc=0; CXR_TEST_KILL_IN_SAVE=8 "$train" "${tiny[@]}" --epochs 2 --batch-size 4 --
 "$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/ckkill" 2>/dev/null || fail "resume after a killed write"
 "$inspect" "$CXR_TMP/ckkill" | grep -q "epochs done  2" || fail "the resumed run did not finish"
 if ls -a "$CXR_TMP/ckkill/checkpoints" | grep -q "\.tmp\."; then fail "the killed writer's temporary file was not cleaned up"; fi
+
+# 8. Resuming continues one experiment: another noise sigma is refused by name; more epochs are
+#    fine (and said); a mid-epoch checkpoint needs the rank count that made it.
+expect_exit 2 "cannot resume .* with noise.sigma 0.1 -> 0.3" "$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group \
+  --run-dir "$CXR_TMP/ckkill" --sigma 0.3
+"$train" "${tiny[@]}" --epochs 3 --batch-size 4 --norm group --run-dir "$CXR_TMP/ckkill" 2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "extending a run"; }
+grep -q "resuming with changed settings: train.epochs 2 -> 3" "$CXR_TMP/log" || fail "the changed epochs were not listed"
+"$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/mid" --max-steps 5 2>/dev/null
+expect_exit 2 "in the middle of an epoch with 2 ranks: it was made with 1" \
+  mpi 2 "$train" "${tiny[@]}" --epochs 2 --batch-size 4 --norm group --run-dir "$CXR_TMP/mid"
