@@ -25,6 +25,17 @@ export NCCL_DEBUG=${NCCL_DEBUG:-WARN}
 # NCCL_IB_HCA selects InfiniBand adapters. Both are left to the site when unset.
 # Open MPI as root (containers, CI): allowed only where the environment already says so.
 
+# One line about the network the ranks will use, so a slow run can be told from a misconfigured
+# one in the job log: InfiniBand devices present or not, and what NCCL has been told.
+cxr_network_report() {
+  local ib="none"
+  [ -d /dev/infiniband ] && ib=$(ls /dev/infiniband 2>/dev/null | tr '\n' ' ')
+  echo "[$(date +%T)] network: InfiniBand devices: ${ib}; NCCL_SOCKET_IFNAME=${NCCL_SOCKET_IFNAME:-unset}, NCCL_IB_HCA=${NCCL_IB_HCA:-unset}"
+  if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ] && [ "$ib" = none ] && [ -n "${SLURM_GPUS_ON_NODE:-}" ]; then
+    echo "[$(date +%T)] warning: several GPU nodes but no /dev/infiniband here: NCCL will use TCP sockets (slow); see docs/TROUBLESHOOTING.md"
+  fi
+}
+
 # The path of a tool: the build tree, or inside the container.
 cxr_tool() {
   local name=$1
