@@ -9,7 +9,6 @@
 //   (sizes padded to a multiple of 2^depth), sharper but at another anatomical scale than training.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <iostream>
@@ -18,6 +17,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/tool.hpp"
+#include "config/schema.hpp"
 #include "image/image.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
@@ -58,24 +58,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"resize", "full"}));
   app.add_option("--seed", seed, "seed of the --sigma noise");
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
-  try {
+  return cxr::run_tool([&]() -> int {
     const std::string file = cxr::train::resolve_checkpoint(checkpoint, /*prefer_best=*/true);
     const auto summary = cxr::train::read_checkpoint(file);
-    const YAML::Node cfg = YAML::Load(summary.content.config_yaml);
-    const auto m = cfg["model"];
-    auto model = cxr::models::make_model(cxr::models::ModelOptions()
-                                             .name(m["name"].as<std::string>())
-                                             .base_width(m["base_width"].as<int>())
-                                             .depth(m["depth"].as<int>())
-                                             .norm(m["norm"].as<std::string>() == "syncbatch" ? "batch" : m["norm"].as<std::string>())
-                                             .groups(m["groups"].as<int>())
-                                             .residual(m["residual"].as<bool>())
-                                             .deep_supervision(m["deep_supervision"].as<bool>()));
+    // The checkpoint carries the configuration it was trained with.
+    cxr::config::Config cfg(cxr::config::project_schema());
+    cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
+    auto model = cxr::models::make_model(cxr::models::options_from_config(cfg, /*for_inference=*/true));
     cxr::train::load_checkpoint(file, *model, nullptr);
     model->eval();
-    const int train_size = cfg["preprocess"]["image_size"].as<int>();
-    const int multiple = 1 << m["depth"].as<int>();
-    const double noise_mean = cfg["noise"]["mean"].as<double>();
+    const int train_size = static_cast<int>(cfg.get_int("preprocess.image_size"));
+    const int multiple = 1 << cfg.get_int("model.depth");
+    const double noise_mean = cfg.get_float("noise.mean");
 
     std::vector<cxr::fs::path> files;
     if (cxr::fs::is_directory(input)) {
@@ -127,11 +121,5 @@ int main(int argc, char** argv) {
         std::cout << fmt::format("{}: denoised -> {}\n", name, (cxr::fs::path(output) / name).string());
     }
     return failed ? cxr::kExitUsage : cxr::kExitOk;
-  } catch (const cxr::InputError& e) {
-    cxr::log::error(e.what());
-    return cxr::kExitUsage;
-  } catch (const std::exception& e) {
-    cxr::log::error(e.what());
-    return cxr::kExitFailure;
-  }
+  });
 }

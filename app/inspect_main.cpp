@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--diff", diff, "compare two checkpoints (files or run directories)")->expected(2);
   app.add_option("--tolerance", tolerance, "--diff: largest allowed max |a - b| (default 0: bit-identical)");
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
-  try {
+  return cxr::run_tool([&]() -> int {
     if (diff.empty()) {
       if (path.empty()) throw cxr::InputError("give a checkpoint (or a run directory), or --diff A B");
       const std::string file = cxr::train::resolve_checkpoint(path, false);
@@ -80,11 +80,5 @@ int main(int argc, char** argv) {
     std::cout << fmt::format("max |a - b| = {:.3e} (at {}), tolerance {:.3e}: {}\n", worst, worst_name, tolerance,
                              worst <= tolerance ? "same" : "DIFFERENT");
     return worst <= tolerance ? 0 : 1;
-  } catch (const cxr::InputError& e) {
-    cxr::log::error(e.what());
-    return cxr::kExitUsage;
-  } catch (const std::exception& e) {
-    cxr::log::error(e.what());
-    return cxr::kExitFailure;
-  }
+  });
 }

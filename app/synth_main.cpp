@@ -22,16 +22,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "seed; the same seed gives the same files");
   app.add_option("--test-fraction", o.test_fraction, "share of patients in test_list.txt")->check(CLI::Range(0.0, 1.0));
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
-  try {
+  return cxr::run_tool([&] {
     const auto s = cxr::synth::write_dataset(o);
     spdlog::info("wrote {}: {} images of {} patients ({} train_val, {} test, {} RGBA), {}x{} px", o.output, s.images,
                  s.patients, s.train_val, s.test, s.rgba, o.size, o.size);
-    return cxr::kExitOk;
-  } catch (const cxr::InputError& e) {
-    spdlog::error("{}", e.what());
-    return cxr::kExitUsage;
-  } catch (const std::exception& e) {
-    spdlog::error("{}", e.what());
-    return cxr::kExitFailure;
-  }
+    return static_cast<int>(cxr::kExitOk);
+  });
 }

@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "common/error.hpp"
 #include "cxr/version.hpp"
 
 namespace cxr {
@@ -23,6 +24,18 @@ std::string version_string() {
 #else
   return std::string("cxr-denoise ") + kVersion;
 #endif
+}
+
+int run_tool(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const InputError& e) {
+    spdlog::error("{}", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return kExitFailure;
+  }
 }
 
 void add_version_flag(CLI::App& app) { app.set_version_flag("--version", version_string()); }

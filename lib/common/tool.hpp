@@ -1,6 +1,7 @@
 #pragma once
 // What every tool's main() shares: logging set-up and command-line parsing with the project's
 // exit codes (0 success, 2 usage or input error, 1 runtime failure).
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,5 +23,9 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, bool
 
 // "cxr-denoise X.Y.Z (LibTorch A.B.C)".
 std::string version_string();
+
+// Runs a single-process tool's body and maps errors to exit codes: InputError -> 2, any other
+// exception -> 1, each logged once. (MPI tools use dist::run_mpi_tool.)
+int run_tool(const std::function<int()>& body);
 
 }  // namespace cxr

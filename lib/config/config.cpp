@@ -174,6 +174,20 @@ void Config::load_file(const std::string& path) {
   } catch (const YAML::Exception& e) {
     throw InputError(at_line(path, e.mark.line + 1, "invalid YAML: " + e.msg));
   }
+  load_root(root, path);
+}
+
+void Config::load_text(const std::string& yaml, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw InputError(at_line(source, e.mark.line + 1, "invalid YAML: " + e.msg));
+  }
+  load_root(root, source);
+}
+
+void Config::load_root(const YAML::Node& root, const std::string& path) {
   if (root.IsNull()) return;  // an empty file is a valid, empty config
   if (!root.IsMap()) throw InputError(at_line(path, root.Mark().line + 1, "the config must be a mapping of keys"));
 

@@ -13,6 +13,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+namespace YAML {
+class Node;
+}
+
 namespace cxr::config {
 
 enum class Type { Int, Float, Bool, String };
@@ -45,6 +49,8 @@ class Config {
 
   // Reads a YAML file (InputError with file:line on any problem).
   void load_file(const std::string& path);
+  // The same from YAML text (a config saved inside a checkpoint); `source` names it in messages.
+  void load_text(const std::string& yaml, const std::string& source);
   // Applies "a.b=value" (InputError naming the argument on any problem).
   void apply_override(const std::string& assignment);
   // Sets one key from a convenience flag; `source` says where it came from ("--size").
@@ -67,6 +73,7 @@ class Config {
   const Key& key_or_throw(const std::string& path, const std::string& where) const;
   void set_checked(const Key& key, const std::string& text, const std::string& where);
   const Value& value(const std::string& path, Type type) const;
+  void load_root(const YAML::Node& root, const std::string& source);
 
   const Schema* schema_;
   std::map<std::string, Value> values_;

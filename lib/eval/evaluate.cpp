@@ -97,15 +97,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   } else {
     ckpt = train::resolve_checkpoint(o.checkpoint, false);
   }
-  const models::ModelOptions model_options = models::ModelOptions()
-                                                 .name(cfg.get_string("model.name"))
-                                                 .base_width(cfg.get_int("model.base_width"))
-                                                 .depth(cfg.get_int("model.depth"))
-                                                 .norm(cfg.get_string("model.norm") == "syncbatch" ? "batch" : cfg.get_string("model.norm"))
-                                                 .groups(cfg.get_int("model.groups"))
-                                                 .residual(cfg.get_bool("model.residual"))
-                                                 .deep_supervision(cfg.get_bool("model.deep_supervision"));
-  auto model = models::make_model(model_options);
+  auto model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
   const train::CheckpointContent content = train::load_checkpoint(ckpt, *model, nullptr);
   model->eval();
 

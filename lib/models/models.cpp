@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "common/error.hpp"
+#include "config/config.hpp"
 #include "dist/communicator.hpp"
 
 namespace cxr::models {
@@ -191,6 +192,20 @@ std::shared_ptr<DenoiserImpl> make_model(const ModelOptions& o) {
   if (o.name() == "unet") return std::make_shared<UNetImpl>(o);
   if (o.name() == "unetpp") return std::make_shared<UNetPlusPlusImpl>(o);
   throw InputError("model.name: unknown model '" + o.name() + "' (unet, unetpp)");
+}
+
+ModelOptions options_from_config(const config::Config& c, bool for_inference) {
+  const std::string norm = c.get_string("model.norm");
+  ModelOptions o = ModelOptions()
+                       .name(c.get_string("model.name"))
+                       .base_width(c.get_int("model.base_width"))
+                       .depth(c.get_int("model.depth"))
+                       .norm(for_inference && norm == "syncbatch" ? "batch" : norm)
+                       .groups(c.get_int("model.groups"))
+                       .residual(c.get_bool("model.residual"))
+                       .deep_supervision(c.get_bool("model.deep_supervision"));
+  if (o.deep_supervision() && o.name() != "unetpp") throw InputError("model.deep_supervision applies to model.name=unetpp only");
+  return o;
 }
 
 std::int64_t parameter_count(const torch::nn::Module& module) {

@@ -18,6 +18,9 @@
 namespace cxr::dist {
 class Communicator;
 }
+namespace cxr::config {
+class Config;
+}
 
 namespace cxr::models {
 
@@ -53,6 +56,10 @@ class DenoiserImpl : public torch::nn::Module {
 };
 
 std::shared_ptr<DenoiserImpl> make_model(const ModelOptions& options);
+
+// The model.* keys of a configuration. `for_inference`: synchronised batch norm becomes plain
+// batch norm (the same parameters and buffers; no communicator outside training).
+ModelOptions options_from_config(const config::Config& config, bool for_inference = false);
 
 std::int64_t parameter_count(const torch::nn::Module& module);
 

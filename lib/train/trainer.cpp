@@ -85,16 +85,7 @@ Settings read_settings(const config::Config& c, int world_size) {
   s.grad_clip = c.get_float("train.grad_clip");
   s.bucket_mb = c.get_float("train.bucket_mb");
   s.overlap = c.get_bool("train.overlap");
-  s.model = models::ModelOptions()
-                .name(c.get_string("model.name"))
-                .base_width(c.get_int("model.base_width"))
-                .depth(c.get_int("model.depth"))
-                .norm(c.get_string("model.norm"))
-                .groups(c.get_int("model.groups"))
-                .residual(c.get_bool("model.residual"))
-                .deep_supervision(c.get_bool("model.deep_supervision"));
-  if (s.model.deep_supervision() && s.model.name() != "unetpp")
-    throw InputError("model.deep_supervision applies to model.name=unetpp only");
+  s.model = models::options_from_config(c);
   s.noise = noise::NoiseOptions()
                 .mean(c.get_float("noise.mean"))
                 .sigma(c.get_float("noise.sigma"))
