@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 
 namespace cxr::config {
 namespace {
@@ -40,25 +41,11 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-std::optional<long long> parse_int(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  std::size_t pos = 0;
-  try {
-    const long long v = std::stoll(s, &pos, 10);
-    if (pos == s.size()) return v;
-  } catch (const std::exception&) {
-  }
-  return std::nullopt;
-}
+std::optional<long long> parse_int(const std::string& s) { return parse_integer(s); }
 
 std::optional<double> parse_float(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  std::size_t pos = 0;
-  try {
-    const double v = std::stod(s, &pos);
-    if (pos == s.size() && std::isfinite(v)) return v;
-  } catch (const std::exception&) {
-  }
+  const auto v = parse_double(s);
+  if (v && std::isfinite(*v)) return v;
   return std::nullopt;
 }
 

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/error.hpp"
+#include "common/text.hpp"
 
 namespace cxr::nih {
 namespace {
@@ -56,15 +57,9 @@ long long to_int(const std::string& s, const char* what) {
 }
 
 double to_double(const std::string& s, const char* what) {
-  std::size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos == 0 || pos != s.size()) throw std::invalid_argument(std::string(what) + " '" + s + "' is not a number");
-  return v;
+  const auto v = parse_double(s);
+  if (!v) throw std::invalid_argument(std::string(what) + " '" + s + "' is not a number");
+  return *v;
 }
 
 std::string trim(const std::string& s) {

@@ -16,6 +16,7 @@
 
 #include "common/error.hpp"
 #include "common/files.hpp"
+#include "common/text.hpp"
 #include "nih/metadata.hpp"
 #include "report/stats.hpp"
 
@@ -28,16 +29,10 @@ const char* kHeader = "image,patient,labels,view,sigma,method,psnr,ssim,ssim_3x3
 const char* kMetrics[] = {"psnr", "ssim", "ssim_3x3"};
 
 double number(const std::string& s, const std::string& where) {
-  std::size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(s, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos == 0 || pos != s.size()) throw InputError(where + ": '" + s + "' is not a number");
-  if (!std::isfinite(v)) throw InputError(where + ": value " + s + " is not finite (NaN or inf); refusing to average it");
-  return v;
+  const auto v = parse_double(s);
+  if (!v) throw InputError(where + ": '" + s + "' is not a number");
+  if (!std::isfinite(*v)) throw InputError(where + ": value " + s + " is not finite (NaN or inf); refusing to average it");
+  return *v;
 }
 
 // One eval CSV -> rows as compact JSON arrays [image, patient, labels, view, sigma, method, psnr, ssim, ssim_3x3].
