@@ -15,7 +15,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libboost-math-dev                  # t distribution for the reducer's paired tests
   gnuplot-nox                        # the reducer's plots
-  python3 python3-venv python3-h5py python3-numpy   # h5py read-back tests, the wheel venv
+  python3 python3-venv python3-h5py python3-numpy python3-pil   # read-back and Pillow cross-checks, the wheel venv
 )
 
 missing=()

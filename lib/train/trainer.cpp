@@ -369,8 +369,9 @@ int run_training(dist::World& world, const config::Config& config) {
       static const int delay_ms = std::getenv("CXR_TEST_STEP_DELAY_MS") ? std::atoi(std::getenv("CXR_TEST_STEP_DELAY_MS")) : 0;
       if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       const double data_s = seconds_since(t_step);
-      set_lr(optimizer, learning_rate(s, static_cast<double>(state.epoch) +
-                                             static_cast<double>(state.step_in_epoch) / static_cast<double>(steps_per_epoch)));
+      const double lr = learning_rate(s, static_cast<double>(state.epoch) +
+                                             static_cast<double>(state.step_in_epoch) / static_cast<double>(steps_per_epoch));
+      set_lr(optimizer, lr);
 
       // Forward and backward.
       const auto t_compute = Clock::now();
@@ -461,7 +462,7 @@ int run_training(dist::World& world, const config::Config& config) {
         ++epoch_steps;
       }
       nlohmann::json line = {{"step", state.global_step}, {"epoch", state.epoch + 1}, {"loss", global_loss},
-                             {"local_loss", loss.item<double>()}, {"lr", learning_rate(s, static_cast<double>(state.epoch))},
+                             {"local_loss", loss.item<double>()}, {"lr", lr},
                              {"data_s", data_s}, {"compute_s", compute_s}, {"comm_s", comm_s}, {"optim_s", optim_s},
                              {"step_s", step_s}, {"images_per_s", static_cast<double>(s.batch * world.size()) / step_s},
                              {"loader_s", batch.read_seconds}, {"skipped", !finite}, {"loss_scale", scaler.scale()},

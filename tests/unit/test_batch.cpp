@@ -2,18 +2,19 @@
 
 #include <torch/torch.h>
 
+#include <fstream>
+
 #include "helpers.hpp"
-#include "loader/batch.hpp"
+#include "loader/dataset.hpp"
 
 using namespace cxr;
 
 TEST_SUITE("torch") {
-  TEST_CASE("shard images become a float batch [N, 1, S, S] scaled to [0, 1]") {
+  TEST_CASE("a dataset split reads any images as a float batch [N, 1, S, S] scaled to [0, 1]") {
     test::ScratchDir dir("batch");
-    const std::string path = (dir.path / "s.h5").string();
     const int size = 8;
     {
-      shards::ShardWriter w(path, {"train", size, 3, 1, "d"});
+      shards::ShardWriter w((dir.path / "s.h5").string(), {"train", size, 3, 1, "d"});
       for (int i = 0; i < 3; ++i) {
         std::vector<std::uint8_t> img(size * size);
         for (std::size_t p = 0; p < img.size(); ++p) img[p] = static_cast<std::uint8_t>((p * 4 + static_cast<std::size_t>(i) * 50) % 256);
@@ -21,13 +22,18 @@ TEST_SUITE("torch") {
       }
       w.close();
     }
-    const shards::ShardReader r(path);
-    const torch::Tensor b = loader::read_batch(r, 1, 2);
+    dir.file("manifest.json", R"({"splits": {"train": {"shards": [{"file": "s.h5", "digest": "d"}]}}})");
+    const loader::Dataset data(dir.path.string(), "train");
+    CHECK(data.size() == 3);
+    const torch::Tensor b = data.read_batch({2, 0});
     CHECK(b.sizes() == torch::IntArrayRef({2, 1, size, size}));
     CHECK(b.dtype() == torch::kFloat32);
-    for (int i = 0; i < 2; ++i)
+    const int order[2] = {2, 0};
+    for (int k = 0; k < 2; ++k)
       for (int p = 0; p < size * size; ++p)
-        REQUIRE(b[i][0].view(-1)[p].item<float>() == doctest::Approx(((p * 4 + (i + 1) * 50) % 256) / 255.0));
-    CHECK(loader::torch_runtime_summary().find("LibTorch " TORCH_VERSION) == 0);
+        REQUIRE(b[k][0].view(-1)[p].item<float>() == doctest::Approx(((p * 4 + order[k] * 50) % 256) / 255.0));
+    // A manifest whose digest does not match the shard is refused by name.
+    dir.file("manifest.json", R"({"splits": {"train": {"shards": [{"file": "s.h5", "digest": "other"}]}}})");
+    CHECK_THROWS_WITH(loader::Dataset(dir.path.string(), "train"), doctest::Contains("does not belong to"));
   }
 }
