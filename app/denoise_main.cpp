@@ -18,6 +18,7 @@
 #include "common/log.hpp"
 #include "common/tool.hpp"
 #include "config/schema.hpp"
+#include "dist/cuda.hpp"
 #include "image/image.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
   cxr::setup_logging("cxr-denoise");
   CLI::App app{"Denoise PNG radiographs with a trained cxr-train checkpoint.", "cxr-denoise"};
   cxr::add_version_flag(app);
-  std::string checkpoint, input, output, mode = "resize";
+  std::string checkpoint, input, output, mode = "resize", device = "auto";
   double sigma = -1;
   std::uint64_t seed = 0;
   app.add_option("--checkpoint", checkpoint, "checkpoint file, or a run directory (its best checkpoint)")->required();
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   app.add_option("--mode", mode, "resize (to the training resolution and back) or full (native resolution)")
       ->check(CLI::IsMember({"resize", "full"}));
   app.add_option("--seed", seed, "seed of the --sigma noise");
+  app.add_option("--device", device, "auto (a GPU when there is one), cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
   return cxr::run_tool([&]() -> int {
     const std::string file = cxr::train::resolve_checkpoint(checkpoint, /*prefer_best=*/true);
@@ -66,7 +68,10 @@ int main(int argc, char** argv) {
     cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
     auto model = cxr::models::make_model(cxr::models::options_from_config(cfg, /*for_inference=*/true));
     cxr::train::load_checkpoint(file, *model, nullptr);
+    const torch::Device dev = cxr::dist::choose_device(device, 0);
+    model->to(dev);
     model->eval();
+    auto denoise = [&](const torch::Tensor& x) { return model->forward(x.to(dev)).to(torch::kCPU); };
     const int train_size = static_cast<int>(cfg.get_int("preprocess.image_size"));
     const int multiple = 1 << cfg.get_int("model.depth");
     const double noise_mean = cfg.get_float("noise.mean");
@@ -106,12 +111,12 @@ int main(int argc, char** argv) {
       torch::Tensor out;
       if (mode == "resize") {
         const auto small = cxr::image::resize_bicubic(to_gray(in), train_size, train_size);
-        const torch::Tensor y = model->forward(to_tensor(small)).clamp(0, 1);
+        const torch::Tensor y = denoise(to_tensor(small)).clamp(0, 1);
         out = to_tensor(cxr::image::resize_bicubic(to_gray(y), original.width, original.height));
       } else {
         const int ph = (multiple - original.height % multiple) % multiple, pw = (multiple - original.width % multiple) % multiple;
         const torch::Tensor padded = torch::reflection_pad2d(in, {0, pw, 0, ph});
-        out = model->forward(padded).slice(2, 0, original.height).slice(3, 0, original.width).clamp(0, 1);
+        out = denoise(padded).slice(2, 0, original.height).slice(3, 0, original.width).clamp(0, 1);
       }
       cxr::image::write_png((cxr::fs::path(output) / name).string(), to_gray(out));
       if (sigma >= 0)

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     app.add_option("--sigma", o.sigmas, "noise sigmas, comma-separated (default: the run's)")->delimiter(',');
     app.add_option("--methods", o.methods, "methods, comma-separated: model, noisy, gaussian, median")->delimiter(',');
     app.add_option("--out", o.out_dir, "output directory (default: the run directory)");
+    app.add_option("--device", o.device, "auto (a GPU when there is one), cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     app.add_option("--batch-size", o.batch_size, "images per forward pass")->check(CLI::Range(1, 4096));
     app.add_option("--samples", o.samples, "image grids to write per sigma")->check(CLI::Range(0, 100000));
     app.add_option("--lpips-backbone", o.lpips_backbone, "AlexNet features converted by scripts/convert_alexnet_weights.py (.json)")

@@ -3,6 +3,7 @@
 //   cxr-inspect CKPT               model, config summary, epoch, step, parameter count, digest
 //   cxr-inspect --diff A B [--tolerance 0]   max |a - b| over all parameters and buffers;
 //                                            exit 1 above the tolerance
+//   cxr-inspect --devices          the GPUs this build can use (exit 3 when it sees none)
 // CKPT, A, B: a checkpoint file, or a run directory (its latest checkpoint).
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 #include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/tool.hpp"
+#include "dist/cuda.hpp"
 #include "train/checkpoint.hpp"
 
 namespace {
@@ -37,11 +39,21 @@ int main(int argc, char** argv) {
   std::vector<std::string> diff;
   std::string path;
   double tolerance = 0.0;
+  bool devices = false;
+  app.add_flag("--devices", devices, "list the CUDA devices this build can train on; exit 3 when there is none");
   app.add_option("checkpoint", path, "checkpoint file or run directory");
   app.add_option("--diff", diff, "compare two checkpoints (files or run directories)")->expected(2);
   app.add_option("--tolerance", tolerance, "--diff: largest allowed max |a - b| (default 0: bit-identical)");
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
   return cxr::run_tool([&]() -> int {
+    if (devices) {
+      const bool usable = cxr::dist::cuda_build() && torch::cuda::is_available();
+      std::cout << fmt::format("{}\nCUDA support: {}\nCUDA devices: {}\n", cxr::version_string(),
+                               cxr::dist::cuda_build() ? "yes (NCCL backend)" : "no (a CPU LibTorch)",
+                               usable ? torch::cuda::device_count() : 0);
+      if (usable) std::cout << cxr::dist::cuda_device_names();
+      return usable ? 0 : 3;
+    }
     if (diff.empty()) {
       if (path.empty()) throw cxr::InputError("give a checkpoint (or a run directory), or --diff A B");
       const std::string file = cxr::train::resolve_checkpoint(path, false);

@@ -61,6 +61,7 @@ const Schema& project_schema() {
     s.add({"train.dp_devices", Type::Int, "1", 1, 64, {}, "strategy dp on CPU: model replicas standing in for devices (GPUs: all visible)"});
     s.add({"train.device", Type::String, "auto", {}, {}, {"auto", "cpu", "cuda"}, "auto: CUDA when available"});
     s.add({"train.channels_last", Type::Bool, "true", {}, {}, {}, "CUDA: keep activations channels-last (faster convolutions with AMP)"});
+    s.add({"train.deterministic", Type::Bool, "false", {}, {}, {}, "CUDA: deterministic cuDNN kernels, no autotuning (repeatable runs; slower)"});
     s.add({"train.overlap", Type::Bool, "true", {}, {}, {}, "start each gradient bucket's all-reduce during backward"});
     s.add({"train.bucket_mb", Type::Float, "25", 0.001, 4096.0, {}, "gradient bucket size in MB"});
     s.add({"train.val_every", Type::Int, "1", 0, 100000, {}, "validate every N epochs (0: never)"});

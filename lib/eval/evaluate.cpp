@@ -16,6 +16,7 @@
 #include "dist/communicator.hpp"
 #include "image/image.hpp"
 #include "loader/dataset.hpp"
+#include "dist/cuda.hpp"
 #include "metrics/lpips.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
@@ -99,6 +100,8 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   }
   auto model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
   const train::CheckpointContent content = train::load_checkpoint(ckpt, *model, nullptr);
+  const torch::Device device = dist::choose_device(o.device, world.local_rank());
+  model->to(device);
   model->eval();
 
   const loader::Dataset data(data_dir, o.split);
@@ -134,7 +137,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
       torch::Tensor denoised;
       for (const auto& method : o.methods) {
         torch::Tensor out;
-        if (method == "model") out = denoised = model->forward(noisy).clamp(0, 1);
+        if (method == "model") out = denoised = model->forward(noisy.to(device)).to(torch::kCPU).clamp(0, 1);
         if (method == "noisy") out = noisy;
         if (method == "gaussian") out = metrics::gaussian_filter(noisy, tuned[si].blur_sigma, noise_mean);
         if (method == "median") out = metrics::median_filter(noisy, tuned[si].median_kernel, noise_mean);

@@ -17,6 +17,7 @@ struct EvalOptions {
   std::vector<double> sigmas;           // default: the run's noise.sigma
   std::vector<std::string> methods = {"model", "noisy", "gaussian", "median"};
   std::string out_dir;                  // default: the run directory
+  std::string device = "auto";          // auto | cpu | cuda (the local rank's GPU)
   int batch_size = 8;
   int samples = 4;                      // image grids per sigma
   std::uint64_t noise_seed = 0;         // the same noisy test images for every run and model

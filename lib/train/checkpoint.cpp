@@ -47,11 +47,28 @@ void read_content(torch::serialize::InputArchive& a, CheckpointContent& c) {
   c.config_yaml = read_string(a, "meta/config_yaml");
 }
 
+// Adam's moments, read on the CPU, go to the parameters' device (one model, one device). The
+// state map's key type differs between LibTorch versions, so only its values are touched.
+void move_adam_state_to_parameters(torch::optim::Optimizer& optimizer) {
+  const auto& groups = optimizer.param_groups();
+  if (groups.empty() || groups.front().params().empty()) return;
+  const auto dev = groups.front().params().front().device();
+  for (auto& entry : optimizer.state()) {
+    auto* adam = dynamic_cast<torch::optim::AdamParamState*>(entry.second.get());
+    if (!adam) throw RuntimeError("checkpoint: only Adam's optimizer state can be moved between devices");
+    adam->exp_avg(adam->exp_avg().to(dev));
+    adam->exp_avg_sq(adam->exp_avg_sq().to(dev));
+    if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().to(dev));
+  }
+}
+
 torch::serialize::InputArchive open_archive(const std::string& path) {
   if (!fs::exists(path)) throw InputError("checkpoint " + path + " does not exist");
   torch::serialize::InputArchive a;
   try {
-    a.load_from(path);
+    // Always onto the CPU: a checkpoint written on a GPU must load on a machine without one
+    // (cxr-eval on a laptop); load_checkpoint moves what it reads to the model's device.
+    a.load_from(path, torch::Device(torch::kCPU));
     c10::IValue v;
     a.read("meta/format", v);
     if (v.toStringRef() != "cxr-denoise-checkpoint-1") throw std::runtime_error("unknown format " + v.toStringRef());
@@ -159,6 +176,7 @@ CheckpointContent load_checkpoint(const std::string& path, models::DenoiserImpl&
     torch::serialize::InputArchive opt;
     a.read("optimizer", opt);
     optimizer->load(opt);
+    move_adam_state_to_parameters(*optimizer);
   }
   return c;
 }
