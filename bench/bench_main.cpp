@@ -6,6 +6,8 @@
 //       HDF5 read speed of a cxr-preprocess dataset, one reader, images/s
 //   cxr-bench compression --input NIH_ROOT [--size 256]
 //       one shard written at several deflate levels: bytes per image, write and read speed
+//   cxr-bench loader --dataset DIR [--batch 64] [--steps 20] [--threads N]
+//       the trainer's data path (read + noise), images/s: what a GPU step can be fed
 //
 // Each prints a '#'-commented table and, with --json FILE, the same numbers as JSON.
 #include <unistd.h>
@@ -23,6 +25,9 @@
 #include "common/tool.hpp"
 #include "image/image.hpp"
 #include "shards/shard.hpp"
+#ifdef CXR_BENCH_LOADER
+#include "loader_bench.hpp"
+#endif
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -157,13 +162,26 @@ int main(int argc, char** argv) {
   auto* comp = app.add_subcommand("compression", "shard size and speed per deflate level");
   comp->add_option("--input", input, "directory with PNGs")->required();
   comp->add_option("--size", size, "image size");
-  for (auto* sub : {decode, read, comp}) sub->add_option("--json", json_out, "also write the numbers as JSON to this file");
+  int batch = 64, steps = 20, threads = 0;
+  auto* loader = app.add_subcommand("loader", "the trainer's data path (HDF5 read + noise), images/s");
+  loader->add_option("--dataset", dataset, "cxr-preprocess output")->required();
+  loader->add_option("--batch", batch, "images per batch")->check(CLI::Range(1, 65536));
+  loader->add_option("--steps", steps, "batches to time (at most one epoch)")->check(CLI::Range(2, 1000000));
+  loader->add_option("--threads", threads, "intra-op threads for the noise (0: LibTorch's default)");
+  for (auto* sub : {decode, read, comp, loader}) sub->add_option("--json", json_out, "also write the numbers as JSON to this file");
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
   try {
     json j;
     if (*decode) j = bench_decode(input, size, repeat);
     if (*read) j = bench_read(dataset, repeat);
     if (*comp) j = bench_compression(input, size);
+    if (*loader) {
+#ifdef CXR_BENCH_LOADER
+      j = bench_loader(dataset, batch, steps, threads);
+#else
+      throw std::runtime_error("this build has no LibTorch (CXR_WITH_TORCH=OFF): no loader benchmark");
+#endif
+    }
     if (!json_out.empty()) cxr::write_file_atomic(json_out, j.dump(2) + "\n");
     return 0;
   } catch (const std::exception& e) {
