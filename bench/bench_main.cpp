@@ -167,7 +167,7 @@ int main(int argc, char** argv) {
   loader->add_option("--dataset", dataset, "cxr-preprocess output")->required();
   loader->add_option("--batch", batch, "images per batch")->check(CLI::Range(1, 65536));
   loader->add_option("--steps", steps, "batches to time (at most one epoch)")->check(CLI::Range(2, 1000000));
-  loader->add_option("--threads", threads, "intra-op threads for the noise (0: LibTorch's default)");
+  loader->add_option("--threads", threads, "threads for the noise (0: one per core, as cxr-train with one rank)");
   for (auto* sub : {decode, read, comp, loader}) sub->add_option("--json", json_out, "also write the numbers as JSON to this file");
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
   try {

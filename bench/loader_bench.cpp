@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -10,7 +11,7 @@
 #include "noise/noise.hpp"
 
 nlohmann::json bench_loader(const std::string& dataset, int batch, int steps, int threads) {
-  if (threads > 0) torch::set_num_threads(threads);
+  torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const cxr::loader::Dataset data(dataset, "train");
   const cxr::loader::DistributedSampler sampler(data.size(), static_cast<std::size_t>(batch), 0, 1, 1, true);
   const auto n = std::min<std::size_t>(static_cast<std::size_t>(steps), sampler.steps_per_epoch());

