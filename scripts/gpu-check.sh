@@ -137,7 +137,7 @@ build_start=$SECONDS
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_dir;$deps/usr" \
   -DPKG_CONFIG_EXECUTABLE="$deps/usr/bin/pkgconf" -DMPI_C_COMPILER="$mpi/bin/mpicc" -DMPIEXEC_EXECUTABLE="$mpi/bin/mpiexec" \
   -DHDF5_C_COMPILER_EXECUTABLE=HDF5_C_COMPILER_EXECUTABLE-NOTFOUND -DHDF5_ROOT="$deps/usr" \
-  -DHDF5_C_INCLUDE_DIR="$deps/usr/include/hdf5/serial" -DHDF5_C_LIBRARY_hdf5="$deps/usr/lib/$multiarch/libhdf5_serial.so" \
+  -DHDF5_C_INCLUDE_DIR="$deps/usr/include/hdf5/serial" -DHDF5_hdf5_LIBRARY_RELEASE="$deps/usr/lib/$multiarch/hdf5/serial/libhdf5.so" \
   -DCXR_SHARED_DATA="$root/../shared/data" > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
 grep -E "^-- cxr:" "$work/cmake.log" || true
 ninja -C "$build" > "$work/build.log" 2>&1 || { tail -50 "$work/build.log"; echo "gpu-check.sh: build failed" >&2; exit 1; }
