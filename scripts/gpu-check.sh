@@ -8,12 +8,14 @@
 #      loop, U-Net and U-Net++, fp32/fp16/bf16, same GPU, same run,
 # and writes OUT/gpu-check.json (machine, versions, tests, numbers, goals) and OUT/gpu-check.log.
 #
-#   scripts/gpu-check.sh [--bundle DIR] [--out DIR] [--steps N] [--full-tests] [--no-bench] [--allow-cpu]
+#   scripts/gpu-check.sh [--bundle DIR] [--out DIR] [--steps N] [--full-tests] [--no-tests] [--no-bench] [--allow-cpu]
 #
 #   --bundle DIR   the bundle (default .gpu-bundle)            --out DIR   results (default $OUT, else gpu-check-out)
 #   --steps N      timed training steps per configuration (default 30, after 8 warm-up steps)
 #   --full-tests   the whole ctest suite instead of the GPU cases and unit tests
-#   --no-bench     build and test only
+#   --no-tests     skip the tests              --no-bench   skip the benchmark
+# Environment: CXR_GPU_CMAKE_ARGS (more cmake arguments, e.g. -DCMAKE_EXE_LINKER_FLAGS=...),
+# CXR_PYTHON (the Python with torch; default python3), CXR_GPU_WORK (unpack folder).
 #   --allow-cpu    go on without a GPU (GPU cases skip; the benchmark runs tiny, on the CPU): for
 #                  checking the bundle and this script on a machine without one (scripts/check-gpu-bundle.sh)
 # Exit status: 0 all passed, 1 a build, test or benchmark failure, 2 bad arguments or bundle, 3 no GPU.
@@ -22,16 +24,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bundle="$root/.gpu-bundle"
 out="${OUT:-$root/gpu-check-out}"
 steps=30
-full_tests=0 bench=1 allow_cpu=0
+full_tests=0 tests=1 bench=1 allow_cpu=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --bundle) bundle="$(cd "$2" && pwd)"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --full-tests) full_tests=1; shift ;;
+    --no-tests) tests=0; shift ;;
     --no-bench) bench=0; shift ;;
     --allow-cpu) allow_cpu=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "gpu-check.sh: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
   esac
 done
@@ -138,7 +141,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_
   -DPKG_CONFIG_EXECUTABLE="$deps/usr/bin/pkgconf" -DMPI_C_COMPILER="$mpi/bin/mpicc" -DMPIEXEC_EXECUTABLE="$mpi/bin/mpiexec" \
   -DHDF5_C_COMPILER_EXECUTABLE=HDF5_C_COMPILER_EXECUTABLE-NOTFOUND -DHDF5_ROOT="$deps/usr" \
   -DHDF5_C_INCLUDE_DIR="$deps/usr/include/hdf5/serial" -DHDF5_hdf5_LIBRARY_RELEASE="$deps/usr/lib/$multiarch/hdf5/serial/libhdf5.so" \
-  -DCXR_SHARED_DATA="$root/../shared/data" > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
+  -DCXR_SHARED_DATA="$root/../shared/data" ${CXR_GPU_CMAKE_ARGS:-} > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
 grep -E "^-- cxr:" "$work/cmake.log" || true
 ninja -C "$build" > "$work/build.log" 2>&1 || { tail -50 "$work/build.log"; echo "gpu-check.sh: build failed" >&2; exit 1; }
 build_s=$((SECONDS - build_start))
@@ -147,7 +150,10 @@ echo "built in $build_s s"
 
 step "4/5 tests"
 tests_rc=0
-if [ "$full_tests" -eq 1 ]; then
+: > "$work/ctest.log"
+if [ "$tests" -eq 0 ]; then
+  echo "skipped (--no-tests)"
+elif [ "$full_tests" -eq 1 ]; then
   (cd "$build" && ctest -j "$(nproc)" --output-on-failure --timeout 900) > "$work/ctest.log" 2>&1 || tests_rc=$?
 else
   (cd "$build" && ctest -L gpu --output-on-failure -V --timeout 600 && ctest -R '^unit\.' -j "$(nproc)" --output-on-failure) \
