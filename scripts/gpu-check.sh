@@ -15,7 +15,8 @@
 #   --full-tests   the whole ctest suite instead of the GPU cases and unit tests
 #   --no-tests     skip the tests              --no-bench   skip the benchmark
 # Environment: CXR_GPU_CMAKE_ARGS (more cmake arguments, e.g. -DCMAKE_EXE_LINKER_FLAGS=...),
-# CXR_PYTHON (the Python with torch; default python3), CXR_GPU_WORK (unpack folder).
+# CXR_PYTHON (the Python with torch; default python3), CXR_GPU_WORK (unpack folder), CXR_GPU_BUILD
+# (build folder; default build-gpu).
 #   --allow-cpu    go on without a GPU (GPU cases skip; the benchmark runs tiny, on the CPU): for
 #                  checking the bundle and this script on a machine without one (scripts/check-gpu-bundle.sh)
 # Exit status: 0 all passed, 1 a build, test or benchmark failure, 2 bad arguments or bundle, 3 no GPU.
@@ -44,7 +45,7 @@ exec > >(tee "$out/gpu-check.log") 2>&1
 start=$SECONDS
 step() { echo; echo "=== [$((SECONDS - start)) s] $*"; }
 work="${CXR_GPU_WORK:-/tmp/cxr-gpu-check}"
-build="$root/build-gpu"
+build="${CXR_GPU_BUILD:-$root/build-gpu}"
 py="${CXR_PYTHON:-python3}"
 [ -d "$bundle/debs" ] && [ -d "$bundle/wheels" ] || { echo "gpu-check.sh: no bundle at $bundle (make it with scripts/gpu-bundle.sh)" >&2; exit 2; }
 
