@@ -63,10 +63,11 @@ for dev in "$deps"/usr/lib/$multiarch/*.so "$deps"/usr/lib/$multiarch/hdf5/seria
   system=$(ldconfig -p 2>/dev/null | awk -v s="$soname" '$1 == s && /x86-64/ {print $NF; exit}')
   [ -n "$soname" ] && [ -n "$system" ] && ln -sfn "$system" "$dev"
 done
-for so in "$deps"/usr/lib/$multiarch/*.so.* "$deps"/lib/$multiarch/*.so.* "$deps"/usr/lib/$multiarch/hdf5/serial/*.so.*; do
-  [ -e "$so" ] || continue
-  name=$(basename "$so")
-  ldconfig -p 2>/dev/null | grep -q "^[[:space:]]$name " || ln -sf "$so" "$work/lib/$name"
+for so in "$deps"/usr/lib/$multiarch/*.so.* "$deps"/lib/$multiarch/*.so.*; do
+  [ -f "$so" ] && [ ! -L "$so" ] || continue
+  soname=$(readelf -d "$so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+  [ -n "$soname" ] || continue
+  ldconfig -p 2>/dev/null | grep -q "^[[:space:]]$soname " || ln -sf "$so" "$work/lib/$soname"
 done
 echo "carried libraries used: $(ls "$work/lib" | tr '\n' ' ')"
 # The bundle's headers and libraries act as system ones (searched after -isystem, so LibTorch's
