@@ -62,6 +62,9 @@ sed -i '5d' "$CXR_TMP/bad/eval/rank-00001.csv"
 expect_exit 2 "an incomplete evaluation" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
 expect_exit 2 "has no evaluation" "$reduce" "$CXR_TMP/run" --out "$CXR_TMP/x"
 expect_exit 2 "not a cxr-train run directory" "$evaluate" --run "$CXR_TMP/nowhere"
+if ! "$CXR_BIN/app/cxr-inspect" --devices >/dev/null 2>&1; then
+  expect_exit 2 "device cuda asked for" "$evaluate" --run "$CXR_TMP/run1" --device cuda --out "$CXR_TMP/nogpu"
+fi
 [ -e "$CXR_TMP/x" ] && fail "a refused reduce wrote output"
 true
 

@@ -45,6 +45,10 @@ expect_exit 2 "bad.yaml:3: unknown key 'train.lr_sheduel'" mpi 2 "$train" --conf
 [ "$(grep -c "unknown key" "$CXR_TMP/err.txt")" -eq 1 ] || fail "the config error was not printed exactly once"
 expect_exit 2 "no dataset at $CXR_TMP/nowhere" "$train" --data "$CXR_TMP/nowhere" --run-dir "$CXR_TMP/y"
 expect_exit 2 "train.amp=fp16 needs a CUDA device" "$train" "${run[@]}" train.amp=fp16 --run-dir "$CXR_TMP/z"
+if ! "$inspect" --devices >/dev/null 2>&1; then  # no usable GPU: asking for one is an error, not a CPU run
+  expect_exit 2 "device cuda asked for, but this (LibTorch sees no CUDA device|build has no CUDA support)" \
+    "$train" --data "$ds" model.base_width=4 model.depth=2 train.device=cuda --run-dir "$CXR_TMP/nogpu"
+fi
 
 # 7. Killed while writing a checkpoint (after the temporary file, before the rename): the
 #    previous checkpoint stays `latest` and loads; the rerun resumes from it and finishes.
