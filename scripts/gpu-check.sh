@@ -6,7 +6,8 @@
 #   3. runs the test suite's GPU cases (ctest -L gpu) and the unit tests,
 #   4. measures training images/s at 256x256 (bench/gpu.sh): cxr-train and the reference's Python
 #      loop, U-Net and U-Net++, fp32/fp16/bf16, same GPU, same run,
-# and writes OUT/gpu-check.json (machine, versions, tests, numbers, goals) and OUT/gpu-check.log.
+# and writes OUT/gpu-check.json (machine, versions, tests, numbers, goals) and OUT/gpu-check.log
+# (with machine.json, gpu-bench.json, ctest.log, and build.log when the build fails).
 #
 #   scripts/gpu-check.sh [--bundle DIR] [--out DIR] [--steps N] [--full-tests] [--no-tests] [--no-bench] [--allow-cpu]
 #
@@ -59,7 +60,7 @@ if torch.cuda.is_available():
     p = torch.cuda.get_device_properties(0)
     info.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), gpu_sm=f"{p.major}{p.minor}",
                 multiprocessors=p.multi_processor_count, cudnn=torch.backends.cudnn.version(),
-                nccl=".".join(map(str, torch.cuda.nccl.version())))
+                nccl=".".join(map(str, v)) if isinstance(v := torch.cuda.nccl.version(), tuple) else str(v))
 try:
     info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                                     capture_output=True, text=True, timeout=30).stdout.strip()
@@ -98,9 +99,13 @@ mkdir -p "$build"
 echo "${cmake_args[*]}" > "$build/.cxr-gpu-args"
 cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
 grep -E "^-- cxr:" "$work/cmake.log" || true
-ninja -C "$build" > "$work/build.log" 2>&1 || { tail -50 "$work/build.log"; echo "gpu-check.sh: build failed" >&2; exit 1; }
+ninja -C "$build" > "$work/build.log" 2>&1 || {
+  cp "$work/build.log" "$out/"; tail -50 "$work/build.log"; echo "gpu-check.sh: build failed ($out/build.log)" >&2; exit 1; }
 build_s=$((SECONDS - build_start))
-"$build/app/cxr-inspect" --devices || [ "$allow_cpu" -eq 1 ]
+if ! "$build/app/cxr-inspect" --devices && [ "$gpu" -eq 1 ]; then
+  echo "gpu-check.sh: Python torch sees a GPU but the build does not (see above)" >&2
+  exit 1
+fi
 echo "built in $build_s s"
 
 step "4/5 tests"
@@ -115,6 +120,7 @@ else
     > "$work/ctest.log" 2>&1 || tests_rc=$?
 fi
 grep -E "tests passed|Test +#|gpu resume:|amp (off|fp16|bf16):|eval:|SKIP" "$work/ctest.log" | sed 's/^[0-9]*: //' || true
+cp "$work/ctest.log" "$out/"
 [ "$tests_rc" -eq 0 ] || tail -60 "$work/ctest.log"
 
 bench_rc=0
