@@ -50,6 +50,8 @@ build="${CXR_GPU_BUILD:-$root/build-gpu}"
 py="${CXR_PYTHON:-python3}"
 [ -d "$bundle/debs" ] && [ -d "$bundle/wheels" ] || { echo "gpu-check.sh: no bundle at $bundle (make it with scripts/gpu-bundle.sh)" >&2; exit 2; }
 
+"$py" -c "import torch" 2>/dev/null || { echo "gpu-check.sh: $py cannot import torch (set CXR_PYTHON to the Python that has it)" >&2; exit 2; }
+
 step "1/5 machine"
 "$py" - "$out/machine.json" <<'PY'
 import json, os, platform, subprocess, sys
