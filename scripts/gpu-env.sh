@@ -21,7 +21,7 @@ touch "$work/.cxr-gpu-env"
 # Pure Python (no dpkg or xz needed): a .deb is an ar archive holding data.tar.*; absolute symlinks
 # are re-pointed into the unpacked tree.
 "$py" - "$bundle" "$work" <<'PY'
-import glob, os, sys, tarfile, zipfile
+import glob, io, os, sys, tarfile, zipfile
 bundle, work = sys.argv[1], sys.argv[2]
 deps = os.path.join(work, "deps")
 def ar_members(path):
@@ -34,7 +34,6 @@ def ar_members(path):
 for deb in sorted(glob.glob(os.path.join(bundle, "debs", "*.deb"))):
     for name, data in ar_members(deb):
         if name.startswith("data.tar"):
-            import io
             with tarfile.open(fileobj=io.BytesIO(data)) as t:
                 kw = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
                 t.extractall(deps, **kw)

@@ -5,7 +5,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <string>
 
 #include "dist/communicator.hpp"
 #include "dist/cuda.hpp"
