@@ -99,7 +99,14 @@ if [ -f "$build/CMakeCache.txt" ] && [ "$(cat "$build/.cxr-gpu-args" 2>/dev/null
 fi
 mkdir -p "$build"
 echo "${cmake_args[*]}" > "$build/.cxr-gpu-args"
-cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; echo "gpu-check.sh: cmake failed" >&2; exit 1; }
+cmake -S "$root" -B "$build" "${cmake_args[@]}" > "$work/cmake.log" 2>&1 || {
+  cat "$work/cmake.log"
+  # What CMake's own compiler checks ran and printed (a failing nvcc shows only there).
+  for f in "$work/cmake.log" "$build"/CMakeFiles/CMake{Error.log,Output.log,ConfigureLog.yaml}; do
+    [ -f "$f" ] && cp "$f" "$out/"
+  done
+  [ -f "$build/CMakeFiles/CMakeError.log" ] && tail -40 "$build/CMakeFiles/CMakeError.log"
+  echo "gpu-check.sh: cmake failed (logs in $out)" >&2; exit 1; }
 grep -E "^-- cxr:" "$work/cmake.log" || true
 ninja -C "$build" > "$work/build.log" 2>&1 || {
   cp "$work/build.log" "$out/"; tail -50 "$work/build.log"; echo "gpu-check.sh: build failed ($out/build.log)" >&2; exit 1; }

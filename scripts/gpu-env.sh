@@ -59,14 +59,16 @@ deps="$work/deps"
 for dev in "$deps"/usr/lib/$multiarch/*.so "$deps"/usr/lib/$multiarch/hdf5/serial/*.so; do
   [ -L "$dev" ] && [ -e "$dev" ] || continue
   soname=$(readelf -d "$(readlink -f "$dev")" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
-  system=$(ldconfig -p 2>/dev/null | awk -v s="$soname" '$1 == s && /x86-64/ {print $NF; exit}')
+  # (awk and grep read all their input: one that stops early kills ldconfig with SIGPIPE, which
+  # pipefail makes an error.)
+  system=$(ldconfig -p 2>/dev/null | awk -v s="$soname" '$1 == s && /x86-64/ && !found {print $NF; found = 1}')
   [ -n "$soname" ] && [ -n "$system" ] && ln -sfn "$system" "$dev"
 done
 for so in "$deps"/usr/lib/$multiarch/*.so.* "$deps"/lib/$multiarch/*.so.*; do
   [ -f "$so" ] && [ ! -L "$so" ] || continue
   soname=$(readelf -d "$so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
   [ -n "$soname" ] || continue
-  ldconfig -p 2>/dev/null | grep -q "^[[:space:]]$soname " || ln -sf "$so" "$work/lib/$soname"
+  ldconfig -p 2>/dev/null | grep "^[[:space:]]$soname " > /dev/null || ln -sf "$so" "$work/lib/$soname"
 done
 echo "carried libraries used: $(ls "$work/lib" | tr '\n' ' ')"
 # The bundle's headers and libraries act as system ones (searched after -isystem, so LibTorch's
