@@ -16,6 +16,15 @@ if [ -x "$train" ]; then
     "$tool" --version | grep -qE "^cxr-denoise [0-9.]+ \(LibTorch" || fail "$tool --version"
   done
   expect_exit 2 "not expected|--bogus" "$train" --bogus
+  # libstdc++ is searched before LibTorch, whose wheels may export their own std::filesystem
+  # (cmake/CxrDependencies.cmake says why).
+  for tool in "$train" "$CXR_BIN/tests/cxr-torch-tests"; do
+    needed=$(readelf -d "$tool" | grep NEEDED)
+    stdcxx=$(grep -n "libstdc++" <<< "$needed" | cut -d: -f1)
+    torch=$(grep -n -m1 "libtorch\|libc10" <<< "$needed" | cut -d: -f1)
+    [ -n "$stdcxx" ] && [ -n "$torch" ] && [ "$stdcxx" -lt "$torch" ] ||
+      fail "$tool loads LibTorch before libstdc++ (NEEDED entries: $(tr -s ' \n' ' ' <<< "$needed"))"
+  done
   # Every shipped config loads against the schema.
   for cfg in "$(dirname "$0")"/../../configs/*.yaml; do
     "$train" --config "$cfg" --print-config > "$CXR_TMP/effective.yaml" 2>"$CXR_TMP/err.txt" || { cat "$CXR_TMP/err.txt"; fail "$cfg does not load"; }
