@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Checks scripts/gpu-bundle.sh and scripts/gpu-check.sh without a GPU: in a fresh Debian 12 root
-# (debootstrap) that has only what the GPU machine has (a compiler, cmake, ninja, Python, and the
-# Python torch wheel, bind-mounted from a venv here, and the CUDA toolkit), none of the project's
-# -dev packages, and a clean environment, it runs
+# Checks scripts/gpu-bundle.sh and scripts/gpu-check.sh without a GPU: in a fresh root made by
+# debootstrap (Debian 12, or another system, below) that has only what the GPU machine has (a
+# compiler, cmake, ninja, Python, the Python torch wheel bind-mounted from a venv here, and the
+# CUDA toolkit), none of the project's -dev packages, and a clean environment, it runs
 #   scripts/gpu-check.sh --allow-cpu
 # which unpacks the bundle, builds against the wheel's LibTorch with the NCCL backend, runs the
 # unit tests (the GPU cases skip) and a tiny CPU run of bench/gpu.sh. Proves that the bundle
 # carries every dependency. Root only; about 5 minutes (15 with a new root) and 1 GB beside the
 # venv; step 4 of .ci/run. Skips, saying why, where nvcc cannot compile inside the root.
-#   sudo scripts/check-gpu-bundle.sh [WORK_DIR]
-# Environment: CXR_TORCH_SITE (site-packages holding torch; default the CI's wheel venv).
+#   sudo scripts/check-gpu-bundle.sh [WORK_DIR [gpu-check.sh options, e.g. --full-tests]]
+# Environment: CXR_TORCH_SITE (site-packages holding torch; default the CI's wheel venv);
+# CXR_CHECK_DISTRO: bookworm (default), trixie, or noble (Ubuntu 24.04 with Python 3.12, as the
+# GPU image is; CXR_TORCH_SITE must then hold a torch for Python 3.12, e.g. from
+# `pip install --target DIR --python-version 3.12 --only-binary=:all: torch==2.11.0`).
 set -euo pipefail
 home="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-work="$(realpath -m "${1:-/tmp/cxr-gpu-sim}")"  # absolute: it is also a path inside the root
+distro="${CXR_CHECK_DISTRO:-bookworm}"
+case "$distro" in
+  bookworm) default_work=/tmp/cxr-gpu-sim ;;
+  trixie|noble) default_work=/tmp/cxr-gpu-sim-$distro ;;
+  *) echo "check-gpu-bundle.sh: CXR_CHECK_DISTRO '$distro' is not bookworm, trixie or noble" >&2; exit 2 ;;
+esac
+work="$(realpath -m "${1:-$default_work}")"  # absolute: it is also a path inside the root
+shift || true
 site="${CXR_TORCH_SITE:-$(ls -d "$home"/build-torch-wheel/venv/lib/python3*/site-packages 2>/dev/null | head -1)}"
 [ "$(id -u)" -eq 0 ] || { echo "check-gpu-bundle.sh: must run as root (debootstrap, chroot, mount)" >&2; exit 2; }
 [ -d "$site/torch" ] || { echo "check-gpu-bundle.sh: no torch in '$site' (run .ci/run once, or set CXR_TORCH_SITE)" >&2; exit 2; }
@@ -21,7 +31,14 @@ command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y 
 root="$work/root"
 if [ ! -x "$root/usr/bin/g++" ]; then
   mkdir -p "$root"
-  [ -x "$root/bin/bash" ] || debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
+  if [ "$distro" = noble ]; then
+    # Debian 12 has no Ubuntu keyring: the first download is unchecked; apt in the root checks
+    # signatures from then on with the keyring debootstrap installed there.
+    [ -x "$root/bin/bash" ] || debootstrap --variant=minbase --no-check-gpg --components=main,universe \
+      noble "$root" http://archive.ubuntu.com/ubuntu /usr/share/debootstrap/scripts/gutsy
+  else
+    [ -x "$root/bin/bash" ] || debootstrap --variant=minbase "$distro" "$root" http://deb.debian.org/debian
+  fi
   cp /etc/resolv.conf "$root/etc/resolv.conf"
   chroot "$root" bash -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     g++ cmake ninja-build python3 python3-numpy >/dev/null"
@@ -62,7 +79,8 @@ if [ -d /usr/local/cuda ]; then
     exit 0
   fi
 fi
-"${in_root[@]}" PYTHONPATH=/site CXR_GPU_WORK=/tmp/cxr-gpu-check \
-  /repo/scripts/gpu-check.sh --allow-cpu --out /tmp/gpu-check-out
+# The build folder lives in the root: each root has its own compiler.
+"${in_root[@]}" PYTHONPATH=/site CXR_GPU_WORK=/tmp/cxr-gpu-check CXR_GPU_BUILD=/tmp/cxr-gpu-build \
+  /repo/scripts/gpu-check.sh --allow-cpu --out /tmp/gpu-check-out "$@"
 cp "$root/tmp/gpu-check-out/gpu-check.json" "$work/"
 echo "== check-gpu-bundle.sh: the bundle built and tested cxr-denoise in a root without its packages ($work/gpu-check.json)"
