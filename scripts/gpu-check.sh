@@ -125,7 +125,7 @@ if [ "$tests" -eq 0 ]; then
 elif [ "$full_tests" -eq 1 ]; then
   (cd "$build" && ctest -j "$(nproc)" --output-on-failure --timeout 900) > "$work/ctest.log" 2>&1 || tests_rc=$?
 else
-  (cd "$build" && ctest -L gpu --output-on-failure -V --timeout 600 && ctest -R '^unit\.' -j "$(nproc)" --output-on-failure) \
+  (cd "$build" && ctest -L gpu --output-on-failure -V --timeout 300 && ctest -R '^unit\.' -j "$(nproc)" --output-on-failure) \
     > "$work/ctest.log" 2>&1 || tests_rc=$?
 fi
 grep -E "tests passed|Test +#|gpu resume:|amp (off|fp16|bf16):|eval:|SKIP" "$work/ctest.log" | sed 's/^[0-9]*: //' || true

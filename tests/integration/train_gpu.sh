@@ -56,6 +56,9 @@ PY
 # 4. Two ranks on one GPU is not a layout NCCL allows: a clear error, not a hang.
 gpus=$(echo "$devices" | sed -n 's/^CUDA devices: //p')
 if [ "$gpus" -eq 1 ]; then
-  expect_exit 2 "2 ranks on .* share 1 GPU" mpi 2 "$train" "${gpu[@]}" --epochs 1 --batch-size 4 --run-dir "$CXR_TMP/crowded"
+  # (timeout: a launcher that hangs on an unusual machine fails this test in 2 minutes, not the
+  # GPU check's whole time.)
+  expect_exit 2 "2 ranks on .* share 1 GPU" timeout 120 "$CXR_MPIEXEC" -n 2 $CXR_MPIEXEC_FLAGS \
+    "$train" "${gpu[@]}" --epochs 1 --batch-size 4 --run-dir "$CXR_TMP/crowded"
 fi
 echo "train_gpu: all checks passed"
