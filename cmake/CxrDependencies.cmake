@@ -38,9 +38,10 @@ if(CXR_WITH_TORCH)
   # SYSTEM: LibTorch's headers are not ours to make warning-free.
   target_include_directories(cxr_torch_deps SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
   # libstdc++ first: some PyPI wheels (torch 2.5 to 2.11 at least, pytorch/pytorch#133437) export
-  # strong copies of std::filesystem from libtorch.so and libtorch_cpu.so. A program that lists
-  # them before libstdc++ binds its std::filesystem calls to those copies, and remove_all
-  # crashes (seen with torch 2.11 on Ubuntu 24.04). tests/integration/cli.sh checks the order.
+  # strong copies of std::filesystem (and other libstdc++ internals) from libtorch.so and
+  # libtorch_cpu.so. A program that lists them before libstdc++ binds its own calls to those
+  # copies, and remove_all crashes (seen with torch 2.11 on Ubuntu 24.04).
+  # tests/integration/cli.sh checks the order.
   target_link_libraries(cxr_torch_deps INTERFACE stdc++ ${TORCH_LIBRARIES})
   # LibTorch 2.x ships its own fmt headers (a newer major version than Debian's), and they come
   # first on the include path of every LibTorch translation unit. Use them header-only there
