@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
     auto model = cxr::models::make_model(cxr::models::options_from_config(cfg, /*for_inference=*/true));
     cxr::train::load_checkpoint(file, *model, nullptr);
-    const torch::Device dev = cxr::dist::choose_device(device, 0);
+    const torch::Device dev = cxr::dist::choose_device(device);
     model->to(dev);
     model->eval();
     auto denoise = [&](const torch::Tensor& x) { return model->forward(x.to(dev)).to(torch::kCPU); };

@@ -32,11 +32,9 @@ int main(int argc, char** argv) {
     app.add_option("--lpips-lin", o.lpips_lin, "LPIPS v0.1 alex lin weights (.json), e.g. ../shared/data/lpips/converted/lpips_v0.1_alex.json")
         ->check(CLI::ExistingFile);
     app.add_option("--noise-seed", o.noise_seed, "seed of the test noise (keep it fixed to compare runs)");
+    app.add_option("--timeout", o.timeout_s, "dist.timeout_s: seconds any rank may wait in a collective before it aborts the job")
+        ->check(CLI::Range(1.0, 1.0e6));
     if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
-    try {  // inputs are the same for every rank: their errors are collective
-      return cxr::eval::run_evaluation(world, o);
-    } catch (const cxr::InputError& e) {
-      throw cxr::CollectiveError(e.what(), cxr::kExitUsage);
-    }
+    return cxr::eval::run_evaluation(world, o);
   });
 }

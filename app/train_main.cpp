@@ -39,26 +39,25 @@ int main(int argc, char** argv) {
     app.add_option("overrides", overrides, "config overrides, key.sub=value");
     if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
 
-    cxr::config::Config config(cxr::config::project_schema());
-    try {  // the same on every rank: a config error is collective
-      config = cxr::config::load(cxr::config::project_schema(), config_file, {});
-      if (!data.empty()) config.set("data.dir", data, "--data");
-      if (!run_dir.empty()) config.set("train.run_dir", run_dir, "--run-dir");
-      if (!model.empty()) config.set("model.name", model, "--model");
-      if (!norm.empty()) config.set("model.norm", norm, "--norm");
-      if (sigma >= 0) config.set("noise.sigma", std::to_string(sigma), "--sigma");
-      if (epochs > 0) config.set("train.epochs", std::to_string(epochs), "--epochs");
-      if (batch > 0) config.set("train.batch_size", std::to_string(batch), "--batch-size");
-      if (seed >= 0) config.set("seed", std::to_string(seed), "--seed");
-      if (max_steps >= 0) config.set("train.max_steps", std::to_string(max_steps), "--max-steps");
-      for (const auto& o : overrides) config.apply_override(o);
-      if (print_config) {
-        if (world.is_root()) std::cout << config.to_yaml();
-        return static_cast<int>(cxr::kExitOk);
-      }
-      return cxr::train::run_training(world, config);
-    } catch (const cxr::InputError& e) {
-      throw cxr::CollectiveError(e.what(), cxr::kExitUsage);
+    // Every rank reads the same files and flags: they agree on the result (an error prints once).
+    const cxr::config::Config config = cxr::dist::all_or_none(world, [&] {
+      auto c = cxr::config::load(cxr::config::project_schema(), config_file, {});
+      if (!data.empty()) c.set("data.dir", data, "--data");
+      if (!run_dir.empty()) c.set("train.run_dir", run_dir, "--run-dir");
+      if (!model.empty()) c.set("model.name", model, "--model");
+      if (!norm.empty()) c.set("model.norm", norm, "--norm");
+      if (sigma >= 0) c.set("noise.sigma", std::to_string(sigma), "--sigma");
+      if (epochs > 0) c.set("train.epochs", std::to_string(epochs), "--epochs");
+      if (batch > 0) c.set("train.batch_size", std::to_string(batch), "--batch-size");
+      if (seed >= 0) c.set("seed", std::to_string(seed), "--seed");
+      if (max_steps >= 0) c.set("train.max_steps", std::to_string(max_steps), "--max-steps");
+      for (const auto& o : overrides) c.apply_override(o);
+      return c;
+    });
+    if (print_config) {
+      if (world.is_root()) std::cout << config.to_yaml();
+      return static_cast<int>(cxr::kExitOk);
     }
+    return cxr::train::run_training(world, config);
   });
 }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
+#include "common/test_hooks.hpp"
 #include "common/files.hpp"
 #include "common/progress.hpp"
 #include "common/tool.hpp"
@@ -89,7 +90,7 @@ ShardResult write_shard(const PlannedShard& shard, const Settings& s, const JobO
     try {
       shards::ShardWriter writer(tmp.string(), {shard.split, s.image_size, shard.images.size(), s.gzip_level, shard.digest});
       // Test hook: slows each image so a test can kill the job mid-run at a known point.
-      static const int delay_ms = std::getenv("CXR_TEST_IMAGE_DELAY_MS") ? std::atoi(std::getenv("CXR_TEST_IMAGE_DELAY_MS")) : 0;
+      const int delay_ms = test_hooks().image_delay_ms;
       for (const auto& img : shard.images) {
         if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
         try {
@@ -213,6 +214,37 @@ void remove_stale_shards(const fs::path& output, const Plan& plan) {
   }
 }
 
+// Rank 0: the manifest from every rank's shard records, written last (atomically).
+void write_manifest(const Plan& plan, const JobOptions& o, const std::vector<std::string>& gathered, double plan_s,
+                    double write_s) {
+  std::vector<json> records;
+  json per_rank = json::array();
+  for (const auto& g : gathered) {
+    json r = json::parse(g);
+    for (auto& rec : r["records"]) records.push_back(rec);
+    r.erase("records");
+    r["images_per_s"] = r["seconds"].get<double>() > 0 ? r["decoded"].get<double>() / r["seconds"].get<double>() : 0.0;
+    per_rank.push_back(r);
+  }
+  std::sort(records.begin(), records.end(), [](const json& a, const json& b) {
+    return a["split"] != b["split"] ? a["split"] < b["split"] : a["index"] < b["index"];
+  });
+  remove_stale_shards(o.output, plan);
+  const json manifest = build_manifest(plan, o, records, per_rank, plan_s, write_s);
+  write_file_atomic(fs::path(o.output) / "manifest.json", manifest.dump(2) + "\n");
+
+  const auto& t = manifest["totals"];
+  std::size_t reused = 0;
+  for (const auto& r : records) reused += r["reused"].get<bool>() ? 1 : 0;
+  spdlog::info("{} shards written, {} shards reused (complete from an earlier run)", records.size() - reused, reused);
+  spdlog::info("wrote {}: {} images (train {}, val {}, test {}), {} skipped, {:.1f} images/s over {} ranks",
+               (fs::path(o.output) / "manifest.json").string(), t["written"].get<std::size_t>(),
+               manifest["splits"].value("train", json::object()).value("images", 0),
+               manifest["splits"].value("val", json::object()).value("images", 0),
+               manifest["splits"].value("test", json::object()).value("images", 0), t["skipped"].get<std::size_t>(),
+               manifest["timings"]["images_per_s"].get<double>(), gathered.size());
+}
+
 }  // namespace
 
 int run(dist::World& world, const JobOptions& o) {
@@ -243,7 +275,7 @@ int run(dist::World& world, const JobOptions& o) {
     }
   Progress progress(world.size() > 1 ? "preprocess (rank 0's shards)" : "preprocess", my_images, world.is_root());
   json my_records = json::array();
-  std::string failure;
+  std::optional<dist::Failure> failure;
   const double t_write = MPI_Wtime();
   std::size_t decoded = 0;
   try {
@@ -252,49 +284,31 @@ int run(dist::World& world, const JobOptions& o) {
       decoded += r.decoded;
       my_records.push_back(std::move(r.record));
     }
-  } catch (const std::exception& e) {
-    failure = e.what();
-    spdlog::error("{}", failure);  // local error: this rank says what went wrong itself
+  } catch (...) {
+    failure = dist::failure_of(std::current_exception());
   }
   progress.finish();
   const double my_write_s = MPI_Wtime() - t_write;
 
-  // 3. Agree on success, gather the records, rank 0 writes the manifest last.
-  const bool all_ok = world.all_true(failure.empty());
+  // 3. Agree on success (rank 0 prints every failing rank's message; no manifest then), gather
+  //    the records, and rank 0 writes the manifest last while the others wait for its verdict.
+  try {
+    world.agree(failure);
+  } catch (const CollectiveError&) {
+    if (world.is_root())
+      spdlog::error("{} not written: rerun the same command to finish (complete shards are kept)",
+                    (fs::path(o.output) / "manifest.json").string());
+    throw;
+  }
   json mine_summary = {{"rank", world.rank()}, {"host", world.host()}, {"shards", mine.size()},
                        {"images", my_images}, {"decoded", decoded}, {"seconds", my_write_s},
                        {"records", my_records}};
   const auto gathered = world.gather(mine_summary.dump());
   const double write_s = world.max(my_write_s);
-  if (!all_ok) throw CollectiveError("preprocess failed on at least one rank (see the messages above); manifest.json not written", kExitFailure);
-  if (!world.is_root()) return kExitOk;
-
-  std::vector<json> records;
-  json per_rank = json::array();
-  for (const auto& g : gathered) {
-    json r = json::parse(g);
-    for (auto& rec : r["records"]) records.push_back(rec);
-    r.erase("records");
-    r["images_per_s"] = r["seconds"].get<double>() > 0 ? r["decoded"].get<double>() / r["seconds"].get<double>() : 0.0;
-    per_rank.push_back(r);
-  }
-  std::sort(records.begin(), records.end(), [](const json& a, const json& b) {
-    return a["split"] != b["split"] ? a["split"] < b["split"] : a["index"] < b["index"];
+  world.watchdog().set_context("rank 0 writing manifest.json");
+  dist::all_or_none(world, [&] {
+    if (world.is_root()) write_manifest(plan, o, gathered, plan_s, write_s);
   });
-  remove_stale_shards(o.output, plan);
-  const json manifest = build_manifest(plan, o, records, per_rank, plan_s, write_s);
-  write_file_atomic(fs::path(o.output) / "manifest.json", manifest.dump(2) + "\n");
-
-  const auto& t = manifest["totals"];
-  std::size_t reused = 0;
-  for (const auto& r : records) reused += r["reused"].get<bool>() ? 1 : 0;
-  spdlog::info("{} shards written, {} shards reused (complete from an earlier run)", records.size() - reused, reused);
-  spdlog::info("wrote {}: {} images (train {}, val {}, test {}), {} skipped, {:.1f} images/s over {} ranks",
-               (fs::path(o.output) / "manifest.json").string(), t["written"].get<std::size_t>(),
-               manifest["splits"].value("train", json::object()).value("images", 0),
-               manifest["splits"].value("val", json::object()).value("images", 0),
-               manifest["splits"].value("test", json::object()).value("images", 0), t["skipped"].get<std::size_t>(),
-               manifest["timings"]["images_per_s"].get<double>(), world.size());
   return kExitOk;
 }
 

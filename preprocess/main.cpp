@@ -31,18 +31,17 @@ int main(int argc, char** argv) {
     app.add_option("overrides", overrides, "config overrides, key.sub=value");
     if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
 
-    // Every rank reads the same config, so a config error is collective: all ranks exit 2.
-    cxr::config::Config config(cxr::config::project_schema());
-    try {
-      config = cxr::config::load(cxr::config::project_schema(), config_file, {});
-      if (size) config.set("preprocess.image_size", std::to_string(size), "--size");
-      if (shard_size) config.set("preprocess.shard_size", std::to_string(shard_size), "--shard-size");
-      if (seed >= 0) config.set("seed", std::to_string(seed), "--seed");
-      if (limit >= 0) config.set("preprocess.limit", std::to_string(limit), "--limit");
-      for (const auto& o : overrides) config.apply_override(o);
-    } catch (const cxr::InputError& e) {
-      throw cxr::CollectiveError(e.what(), cxr::kExitUsage);
-    }
+    // Every rank reads the same files and flags: they agree on the result (an error prints once).
+    const cxr::config::Config config = cxr::dist::all_or_none(world, [&] {
+      auto c = cxr::config::load(cxr::config::project_schema(), config_file, {});
+      if (size) c.set("preprocess.image_size", std::to_string(size), "--size");
+      if (shard_size) c.set("preprocess.shard_size", std::to_string(shard_size), "--shard-size");
+      if (seed >= 0) c.set("seed", std::to_string(seed), "--seed");
+      if (limit >= 0) c.set("preprocess.limit", std::to_string(limit), "--limit");
+      for (const auto& o : overrides) c.apply_override(o);
+      return c;
+    });
+    world.set_timeout(config.get_float("dist.timeout_s"));
     options.config = &config;
     return cxr::preprocess::run(world, options);
   });

@@ -23,11 +23,14 @@ struct RuntimeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// An error every rank of an MPI job raises together (rank 0 found it and told the others), so
-// the job can end cleanly with `exit_code` instead of MPI_Abort. Only rank 0 prints it.
+// An error every rank of an MPI job raises together (the ranks agreed on it, or every rank
+// computed the same verdict), so the job can end cleanly with `exit_code` instead of MPI_Abort.
+// Only rank 0 prints it, unless `reported` says that has been done (dist::World::agree).
 struct CollectiveError : std::runtime_error {
-  CollectiveError(const std::string& message, int code) : std::runtime_error(message), exit_code(code) {}
+  CollectiveError(const std::string& message, int code, bool already_reported = false)
+      : std::runtime_error(message), exit_code(code), reported(already_reported) {}
   int exit_code;
+  bool reported;
 };
 
 // "path:line: message", the form compilers use, so editors can jump to it.

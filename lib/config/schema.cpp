@@ -69,8 +69,12 @@ const Schema& project_schema() {
     s.add({"train.keep_last", Type::Int, "3", 1, 1000, {}, "step checkpoints to keep (plus best.pt)"});
     s.add({"train.log_every", Type::Int, "10", 1, 1000000, {}, "rank 0 prints a line every N steps in batch logs"});
     s.add({"train.max_nonfinite", Type::Int, "20", 1, 1000000, {}, "abort after this many non-finite steps in a row"});
-    s.add({"train.threads", Type::Int, "0", 0, 1024, {}, "intra-op CPU threads per rank (0: cores / local ranks)"});
+    s.add({"train.threads", Type::Int, "0", 0, 1024, {},
+           "CPU threads per rank, shared by LibTorch and the loader's noise (0: OMP_NUM_THREADS, else the task's CPU set)"});
     s.add({"train.prefetch", Type::Int, "3", 1, 64, {}, "batches prepared ahead by the loader thread"});
+
+    s.add({"dist.timeout_s", Type::Float, "600", 1.0, 1.0e6, {},
+           "longest wait in any collective: a rank that waits longer reports what it waited for and aborts the job"});
     return s;
   }();
   return schema;

@@ -23,21 +23,29 @@ void check_host(const torch::Tensor& t) {
   if (!t.is_contiguous()) throw RuntimeError("MPI communicator: tensor must be contiguous");
 }
 
+std::string describe(const char* op, const torch::Tensor& t) {
+  return std::string(op) + " of " + std::to_string(t.numel()) + " " + c10::toString(t.scalar_type()) + " values";
+}
+
 class MpiWork : public Work {
  public:
-  explicit MpiWork(MPI_Request r) : request_(r) {}
+  MpiWork(MPI_Request r, Watchdog& watchdog, std::string what) : request_(r), watchdog_(watchdog), what_(std::move(what)) {}
   void wait() override {
-    if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    if (request_ == MPI_REQUEST_NULL) return;
+    const auto watch = watchdog_.watch(what_);
+    MPI_Wait(&request_, MPI_STATUS_IGNORE);
   }
   ~MpiWork() override { wait(); }
 
  private:
   MPI_Request request_;
+  Watchdog& watchdog_;
+  std::string what_;
 };
 
 class MpiCommunicator : public Communicator {
  public:
-  explicit MpiCommunicator(const World& world) : rank_(world.rank()), size_(world.size()) {
+  explicit MpiCommunicator(const World& world) : rank_(world.rank()), size_(world.size()), watchdog_(world.watchdog()) {
     // A communicator of our own, so tensor collectives never match host collectives by accident.
     MPI_Comm_dup(world.comm(), &comm_);
   }
@@ -53,59 +61,45 @@ class MpiCommunicator : public Communicator {
   void all_reduce_sum(torch::Tensor& t) override {
     check_host(t);
     if (size_ == 1) return;
+    const auto watch = watchdog_.watch(describe("MPI_Allreduce", t));
     MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_);
   }
   std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t) override {
     check_host(t);
     MPI_Request r = MPI_REQUEST_NULL;
     if (size_ > 1) MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_, &r);
-    return std::make_unique<MpiWork>(r);
+    return std::make_unique<MpiWork>(r, watchdog_, describe("MPI_Iallreduce", t));
   }
   void broadcast(torch::Tensor& t, int root) override {
     check_host(t);
     if (size_ == 1) return;
+    const auto watch = watchdog_.watch(describe("MPI_Bcast", t));
     MPI_Bcast(t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), root, comm_);
   }
 
  private:
   int rank_, size_;
+  Watchdog& watchdog_;
   MPI_Comm comm_ = MPI_COMM_NULL;
 };
 
-struct AllReduceSum : public torch::autograd::Function<AllReduceSum> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, std::int64_t comm_slot) {
-    ctx->saved_data["comm"] = comm_slot;
-    torch::Tensor y = x.contiguous().clone();
-    communicator_at(comm_slot)->all_reduce_sum(y);
-    return y;
-  }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    torch::Tensor g = grads[0].contiguous().clone();
-    communicator_at(ctx->saved_data["comm"].toInt())->all_reduce_sum(g);
-    return {g, torch::Tensor()};
-  }
-  // Autograd's saved data holds IValues, not shared_ptrs: keep communicators in a registry.
-  static std::vector<std::shared_ptr<Communicator>>& registry() {
-    static std::vector<std::shared_ptr<Communicator>> r;
-    return r;
-  }
-  static std::int64_t slot_of(const std::shared_ptr<Communicator>& c) {
-    auto& r = registry();
-    for (std::size_t i = 0; i < r.size(); ++i)
-      if (r[i] == c) return static_cast<std::int64_t>(i);
-    r.push_back(c);
-    return static_cast<std::int64_t>(r.size() - 1);
-  }
-  static std::shared_ptr<Communicator> communicator_at(std::int64_t slot) { return registry().at(static_cast<std::size_t>(slot)); }
-};
+std::vector<std::shared_ptr<Communicator>>& slots() {
+  static std::vector<std::shared_ptr<Communicator>> s;
+  return s;
+}
 
 }  // namespace
 
 std::shared_ptr<Communicator> make_mpi_communicator(const World& world) { return std::make_shared<MpiCommunicator>(world); }
 
-torch::Tensor differentiable_all_reduce_sum(const torch::Tensor& t, const std::shared_ptr<Communicator>& comm) {
-  if (!comm || comm->size() == 1) return t;
-  return AllReduceSum::apply(t, AllReduceSum::slot_of(comm));
+std::int64_t autograd_slot(const std::shared_ptr<Communicator>& comm) {
+  auto& s = slots();
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s[i] == comm) return static_cast<std::int64_t>(i);
+  s.push_back(comm);
+  return static_cast<std::int64_t>(s.size() - 1);
 }
+
+Communicator& communicator_in_slot(std::int64_t slot) { return *slots().at(static_cast<std::size_t>(slot)); }
 
 }  // namespace cxr::dist

@@ -1,7 +1,9 @@
 #pragma once
 // Collectives on tensors, one interface, two backends: MPI for CPU tensors and NCCL for CUDA
 // tensors (built when LibTorch has CUDA and NCCL is found). Every call is collective: all ranks
-// call it in the same order with tensors of the same shape and type.
+// call it in the same order with tensors of the same shape and type. Every wait is bounded by
+// the world's watchdog (dist.timeout_s): MPI waits under a Watch, NCCL work through a probe
+// that aborts the NCCL communicator when a collective outlives the timeout.
 #include <torch/torch.h>
 
 #include <memory>
@@ -34,13 +36,13 @@ class Communicator {
 // MPI on host memory. Works for CPU tensors of float, double, int64 and uint8.
 std::shared_ptr<Communicator> make_mpi_communicator(const World& world);
 
-// NCCL for CUDA tensors: unique id from rank 0 over MPI, cudaSetDevice(local rank), then
+// NCCL for CUDA tensors: unique id from rank 0 over MPI, cudaSetDevice(device), then
 // ncclCommInitRank. Throws RuntimeError when this build has no NCCL.
 std::shared_ptr<Communicator> make_nccl_communicator(const World& world, int device);
-bool nccl_available();
 
-// Sum over ranks that autograd can differentiate: the gradient of a sum over ranks is the sum
-// of the gradients over ranks, so backward all-reduces too. Used by synchronised batch norm.
-torch::Tensor differentiable_all_reduce_sum(const torch::Tensor& t, const std::shared_ptr<Communicator>& comm);
+// Autograd functions keep IValues, not pointers: a communicator is kept in a slot, and its
+// number finds it again in backward (synchronised batch norm).
+std::int64_t autograd_slot(const std::shared_ptr<Communicator>& comm);
+Communicator& communicator_in_slot(std::int64_t slot);
 
 }  // namespace cxr::dist

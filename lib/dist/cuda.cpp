@@ -1,6 +1,7 @@
 #include "dist/cuda.hpp"
 
 #include "common/error.hpp"
+#include "dist/placement.hpp"
 
 #ifdef CXR_HAVE_NCCL
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -30,22 +31,72 @@ std::string cuda_device_names() {
   }
   return out;
 }
+std::string cuda_device_uuid(int device) {
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return fmt::format("cuda:{} (no properties)", device);
+  std::string out = "GPU-";
+  for (int i = 0; i < 16; ++i) {
+    out += fmt::format("{:02x}", static_cast<unsigned char>(p.uuid.bytes[i]));
+    if (i == 3 || i == 5 || i == 7 || i == 9) out += "-";
+  }
+  return out;
+}
 #else
 std::string cuda_device_names() { return ""; }
+std::string cuda_device_uuid(int) { return ""; }
 bool cuda_build() { return false; }
 void select_cuda_device(int) { throw RuntimeError("this build has no CUDA support"); }
 double cuda_peak_memory_mb(int) { return 0.0; }
 #endif
 
-torch::Device choose_device(const std::string& want, int local_rank) {
+namespace {
+
+// Whether `want` means CUDA here; InputError when it asks for a GPU this process cannot use.
+bool wants_cuda(const std::string& want) {
   if (want != "auto" && want != "cpu" && want != "cuda") throw InputError("device: expected auto, cpu or cuda, got '" + want + "'");
   const bool cuda = want == "cuda" || (want == "auto" && torch::cuda::is_available() && cuda_build());
-  if (!cuda) return torch::Device(torch::kCPU);
+  if (!cuda) return false;
   if (!torch::cuda::is_available()) throw InputError("device cuda asked for, but this LibTorch sees no CUDA device");
   if (!cuda_build()) throw InputError("device cuda asked for, but this build has no CUDA support (built against a CPU LibTorch)");
-  const int index = local_rank % static_cast<int>(torch::cuda::device_count());
+  return true;
+}
+
+torch::Device cuda_device(int index) {
   select_cuda_device(index);
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+}  // namespace
+
+torch::Device choose_device(const std::string& want) {
+  if (!wants_cuda(want)) return torch::Device(torch::kCPU);
+  return cuda_device(pick_visible_device(0, static_cast<int>(torch::cuda::device_count())));
+}
+
+torch::Device choose_device(const std::string& want, const World& world) {
+  // Each rank picks on its own; the ranks of a node then compare the physical devices picked
+  // (a UUID is the same whichever task sees the device, whatever its index there).
+  std::optional<Failure> failure;
+  int index = -1;
+  std::string uuid;
+  try {
+    if (wants_cuda(want)) {
+      index = pick_visible_device(world.local_rank(), static_cast<int>(torch::cuda::device_count()));
+      uuid = cuda_device_uuid(index);
+    }
+  } catch (...) {
+    failure = failure_of(std::current_exception());
+  }
+  const auto picked = world.node_all_gather(uuid);
+  if (!failure) {
+    try {
+      check_one_rank_per_device(picked, world.host());
+    } catch (...) {
+      failure = failure_of(std::current_exception());
+    }
+  }
+  world.agree(failure);
+  return index < 0 ? torch::Device(torch::kCPU) : cuda_device(index);
 }
 
 }  // namespace cxr::dist

@@ -5,8 +5,10 @@
 // MPI broadcasts it, every rank selects its device, then ncclCommInitRank. All-reduces run on a
 // side stream: it first waits (on the GPU, not the host) for an event recorded after the compute
 // that produced the tensor, and the consumer's stream later waits for the all-reduce's event.
-// NCCL errors are polled with a timeout; a failure or a hang aborts the communicator and throws,
-// so a broken peer ends the job instead of hanging it.
+// The host never waits for NCCL here. Every collective leaves an event in an in-flight list that
+// the world's watchdog probes: a collective that outlives dist.timeout_s, or an asynchronous NCCL
+// error, makes the watchdog abort this communicator (which ends GPU kernels stuck waiting for a
+// dead peer) and then the job, so a broken peer ends the job instead of hanging it.
 #include "common/error.hpp"
 #include "dist/communicator.hpp"
 
@@ -17,16 +19,16 @@
 #include <mpi.h>
 #include <nccl.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
-#include <cstdlib>
-#include <thread>
+#include <list>
+#include <mutex>
 #endif
 
 namespace cxr::dist {
 
 #ifndef CXR_HAVE_NCCL
-bool nccl_available() { return false; }
-
 std::shared_ptr<Communicator> make_nccl_communicator(const World&, int) {
   throw RuntimeError("this build of cxr-denoise has no NCCL backend: it was built against a LibTorch without CUDA "
                      "(rebuild with a CUDA LibTorch, for example the PyPI torch wheel's)");
@@ -53,38 +55,58 @@ ncclDataType_t nccl_type(const torch::Tensor& t) {
   }
 }
 
-// Seconds to wait for a collective before declaring the job hung (CXR_NCCL_TIMEOUT_S, default 600).
-double nccl_timeout_s() {
-  const char* v = std::getenv("CXR_NCCL_TIMEOUT_S");
-  return v ? std::atof(v) : 600.0;
+// A CUDA event, destroyed when its last user lets go (the in-flight list or a Work).
+using Event = std::shared_ptr<CUevent_st>;
+Event make_event() {
+  cudaEvent_t e;
+  CXR_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  return Event(e, [](cudaEvent_t ev) { cudaEventDestroy(ev); });
 }
 
-class NcclCommunicator;
-
+// Finished when the consumer's stream has been told to wait for the collective's event: the
+// host does not wait.
 class NcclWork : public Work {
  public:
-  NcclWork(NcclCommunicator* owner, cudaEvent_t done) : owner_(owner), done_(done) {}
-  ~NcclWork() override;
-  void wait() override;
+  NcclWork(Event done, int device) : done_(std::move(done)), device_(device) {}
+  void wait() override {
+    if (!done_) return;
+    CXR_CUDA(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(device_).stream(), done_.get(), 0));
+    done_.reset();
+  }
+  ~NcclWork() override {
+    try {
+      wait();
+    } catch (...) {
+    }
+  }
 
  private:
-  NcclCommunicator* owner_;
-  cudaEvent_t done_;
-  bool waited_ = false;
+  Event done_;
+  int device_;
 };
 
 class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(const World& world, int device)
-      : rank_(world.rank()), size_(world.size()), device_(device), side_(c10::cuda::getStreamFromPool(true, device)) {
+      : rank_(world.rank()), size_(world.size()), device_(device), watchdog_(world.watchdog()),
+        side_(c10::cuda::getStreamFromPool(true, device)) {
     CXR_CUDA(cudaSetDevice(device));  // before ncclCommInitRank: the communicator binds to it
     ncclUniqueId id;
     if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, world.comm());
-    check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
+    {
+      const auto watch = watchdog_.watch("setting up NCCL (MPI_Bcast of the unique id, ncclCommInitRank)");
+      MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, world.comm());
+      check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
+    }
+    probe_ = watchdog_.add_probe([this](double timeout_s) { return probe(timeout_s); });
+    watchdog_.add_abort_hook([this] { abort_communicator(); });
   }
   ~NcclCommunicator() override {
+    watchdog_.remove_probe(probe_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_.clear();
     if (comm_) ncclCommDestroy(comm_);
+    comm_ = nullptr;
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -94,52 +116,78 @@ class NcclCommunicator : public Communicator {
     check_tensor(t);
     const c10::cuda::CUDAGuard guard(device_);
     cudaStream_t compute = c10::cuda::getCurrentCUDAStream(device_).stream();
-    cudaEvent_t ready, done;
-    CXR_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-    CXR_CUDA(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    CXR_CUDA(cudaEventRecord(ready, compute));           // the gradient is written
-    CXR_CUDA(cudaStreamWaitEvent(side_.stream(), ready, 0));  // the side stream waits for it on the GPU
+    const Event ready = make_event();
+    CXR_CUDA(cudaEventRecord(ready.get(), compute));                // the gradient is written
+    CXR_CUDA(cudaStreamWaitEvent(side_.stream(), ready.get(), 0));  // the side stream waits for it on the GPU
     check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<std::size_t>(t.numel()), nccl_type(t), ncclSum, comm_,
                         side_.stream()),
           "ncclAllReduce");
-    CXR_CUDA(cudaEventRecord(done, side_.stream()));
-    CXR_CUDA(cudaEventDestroy(ready));
     t.record_stream(side_);  // the caching allocator must not reuse t before the side stream is done
-    return std::make_unique<NcclWork>(this, done);
+    return std::make_unique<NcclWork>(track(side_.stream(), "ncclAllReduce", t), device_);
   }
   void all_reduce_sum(torch::Tensor& t) override { all_reduce_sum_async(t)->wait(); }
   void broadcast(torch::Tensor& t, int root) override {
     check_tensor(t);
     const c10::cuda::CUDAGuard guard(device_);
-    check(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<std::size_t>(t.numel()), nccl_type(t), root, comm_,
-                        c10::cuda::getCurrentCUDAStream(device_).stream()),
+    cudaStream_t compute = c10::cuda::getCurrentCUDAStream(device_).stream();
+    check(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<std::size_t>(t.numel()), nccl_type(t), root, comm_, compute),
           "ncclBroadcast");
-  }
-
-  // The consumer's stream waits for `done`; meanwhile the host polls for asynchronous NCCL errors
-  // until the work is finished or the timeout passes.
-  void wait_for(cudaEvent_t done) {
-    CXR_CUDA(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(device_).stream(), done, 0));
-    const auto start = std::chrono::steady_clock::now();
-    while (true) {
-      const cudaError_t q = cudaEventQuery(done);
-      if (q == cudaSuccess) return;
-      if (q != cudaErrorNotReady) CXR_CUDA(q);
-      ncclResult_t async = ncclSuccess;
-      ncclCommGetAsyncError(comm_, &async);
-      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (async != ncclSuccess || waited > nccl_timeout_s()) {
-        ncclCommAbort(comm_);
-        comm_ = nullptr;
-        throw RuntimeError(async != ncclSuccess ? std::string("NCCL asynchronous error: ") + ncclGetErrorString(async)
-                                                : "NCCL all-reduce did not finish in " + std::to_string(nccl_timeout_s()) +
-                                                      " s (a peer rank died or hangs); communicator aborted");
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
+    track(compute, "ncclBroadcast", t);
   }
 
  private:
+  struct InFlight {
+    Event done;
+    std::string what;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  // Records the end of the collective just queued on `stream` for the watchdog's probe.
+  Event track(cudaStream_t stream, const char* op, const torch::Tensor& t) {
+    Event done = make_event();
+    CXR_CUDA(cudaEventRecord(done.get(), stream));
+    std::lock_guard<std::mutex> lock(mutex_);
+    in_flight_.push_back({done,
+                          fmt::format("{} of {} {} values on cuda:{}", op, t.numel(), c10::toString(t.scalar_type()), device_),
+                          std::chrono::steady_clock::now()});
+    return done;
+  }
+
+  // On the watchdog thread: forgets finished collectives; reports an asynchronous NCCL error or
+  // the oldest collective still running after the timeout.
+  std::optional<std::string> probe(double timeout_s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!comm_) return std::nullopt;
+    cudaSetDevice(device_);
+    ncclResult_t async = ncclSuccess;
+    ncclCommGetAsyncError(comm_, &async);
+    if (async != ncclSuccess && async != ncclInProgress)
+      return fmt::format("NCCL asynchronous error on rank {}: {} (NCCL_DEBUG=INFO says more)", rank_, ncclGetErrorString(async));
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+      const cudaError_t q = cudaEventQuery(it->done.get());
+      if (q == cudaSuccess) {
+        it = in_flight_.erase(it);
+        continue;
+      }
+      if (q != cudaErrorNotReady) return fmt::format("CUDA error while waiting for {}: {}", it->what, cudaGetErrorString(q));
+      const double waited = std::chrono::duration<double>(now - it->since).count();
+      if (waited > timeout_s)
+        return fmt::format("{} has not finished after {:.1f} s (dist.timeout_s = {:g}): a peer rank died, hangs or never "
+                           "reached this collective; NCCL communicator aborted",
+                           it->what, waited, timeout_s);
+      ++it;
+    }
+    return std::nullopt;
+  }
+
+  // On the watchdog thread, before the job ends: lets kernels spinning on a dead peer finish.
+  void abort_communicator() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+  }
+
   void check(ncclResult_t rc, const char* what) {
     if (rc != ncclSuccess)
       throw RuntimeError(std::string(what) + " failed on rank " + std::to_string(rank_) + ": " + ncclGetErrorString(rc) +
@@ -152,29 +200,15 @@ class NcclCommunicator : public Communicator {
   }
 
   int rank_, size_, device_;
+  Watchdog& watchdog_;
   ncclComm_t comm_ = nullptr;
   c10::cuda::CUDAStream side_;
+  std::mutex mutex_;
+  std::list<InFlight> in_flight_;
+  int probe_ = -1;
 };
 
-NcclWork::~NcclWork() {
-  if (!waited_) {
-    try {
-      wait();
-    } catch (...) {
-    }
-  }
-  cudaEventDestroy(done_);
-}
-
-void NcclWork::wait() {
-  if (waited_) return;
-  waited_ = true;
-  owner_->wait_for(done_);
-}
-
 }  // namespace
-
-bool nccl_available() { return true; }
 
 std::shared_ptr<Communicator> make_nccl_communicator(const World& world, int device) {
   return std::make_shared<NcclCommunicator>(world, device);

@@ -5,6 +5,9 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "common/tool.hpp"
@@ -33,18 +36,53 @@ int launcher_size() {
   return 0;
 }
 
+constexpr double kDefaultTimeoutS = 600;
+
+// Gathers strings of any length: lengths first, then the bytes (Allgatherv on `comm`).
+std::vector<std::string> all_gather_strings(const std::string& text, MPI_Comm comm) {
+  int n = 0;
+  MPI_Comm_size(comm, &n);
+  int len = static_cast<int>(text.size());
+  std::vector<int> lens(static_cast<std::size_t>(n)), offsets(static_cast<std::size_t>(n));
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
+  int total = 0;
+  for (std::size_t i = 0; i < lens.size(); ++i) {
+    offsets[i] = total;
+    total += lens[i];
+  }
+  std::string all(static_cast<std::size_t>(total), '\0');
+  MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, comm);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lens.size(); ++i)
+    out.push_back(all.substr(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(lens[i])));
+  return out;
+}
+
 }  // namespace
 
+Failure failure_of(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const InputError& e) {
+    return {e.what(), kExitUsage};
+  } catch (const CollectiveError& e) {
+    return {e.what(), e.exit_code};
+  } catch (const std::exception& e) {
+    return {e.what(), kExitFailure};
+  } catch (...) {
+    return {"unknown error", kExitFailure};
+  }
+}
+
 World::World(int* argc, char*** argv) {
-  int provided = 0;
-  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // MPI_THREAD_MULTIPLE: the watchdog thread may call MPI_Abort while the main thread waits in
+  // a collective.
+  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_), "MPI_Init_thread");
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  MPI_Comm local;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
-  MPI_Comm_rank(local, &local_rank_);
-  MPI_Comm_size(local, &local_size_);
-  MPI_Comm_free(&local);
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_);
+  MPI_Comm_rank(node_, &local_rank_);
+  MPI_Comm_size(node_, &local_size_);
   char name[256] = {0};
   ::gethostname(name, sizeof(name) - 1);
   host_ = name;
@@ -57,35 +95,48 @@ World::World(int* argc, char*** argv) {
     MPI_Finalize();
     std::exit(kExitUsage);
   }
+
+  watchdog_ = std::make_unique<Watchdog>(kDefaultTimeoutS, [this](const std::string& why) {
+    std::cerr << "error on rank " << rank_ << " of " << size_ << " (" << host_ << "): " << why
+              << "\nAborting the whole job so that no rank waits forever.\n";
+    std::cerr.flush();
+    // Without MPI_THREAD_MULTIPLE this thread may not call MPI: ending the process makes the
+    // launcher (mpirun; srun --kill-on-bad-exit) end the others.
+    if (thread_level_ >= MPI_THREAD_MULTIPLE) MPI_Abort(MPI_COMM_WORLD, kExitFailure);
+    std::_Exit(kExitFailure);
+  });
 }
 
 World::~World() {
+  watchdog_.reset();
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  MPI_Comm_free(&node_);
+  MPI_Finalize();
 }
 
-void World::barrier() const { MPI_Barrier(MPI_COMM_WORLD); }
+void World::barrier(const std::string& what) const {
+  const auto watch = watchdog_->watch("MPI_Barrier: " + what);
+  MPI_Barrier(MPI_COMM_WORLD);
+}
 
-bool World::all_true(bool value) const {
+bool World::all_true(bool value, const std::string& what) const {
+  const auto watch = watchdog_->watch("MPI_Allreduce: " + what);
   int v = value ? 1 : 0, out = 0;
   MPI_Allreduce(&v, &out, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   return out == 1;
 }
 
-std::int64_t World::sum(std::int64_t value) const {
-  std::int64_t out = 0;
-  MPI_Allreduce(&value, &out, 1, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-  return out;
-}
-
 double World::max(double value) const {
+  const auto watch = watchdog_->watch("MPI_Allreduce of a maximum");
   double out = 0;
   MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
   return out;
 }
 
 std::string World::broadcast(const std::string& text, int root) const {
+  const auto watch = watchdog_->watch("MPI_Bcast of rank " + std::to_string(root) + "'s text");
   std::uint64_t n = text.size();
   MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
   std::string out = rank_ == root ? text : std::string(n, '\0');
@@ -99,6 +150,7 @@ std::string World::broadcast(const std::string& text, int root) const {
 }
 
 std::vector<std::string> World::gather(const std::string& text, int root) const {
+  const auto watch = watchdog_->watch("MPI_Gatherv to rank " + std::to_string(root));
   int len = static_cast<int>(text.size());
   std::vector<int> lens(rank_ == root ? static_cast<std::size_t>(size_) : 0);
   MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
@@ -119,6 +171,56 @@ std::vector<std::string> World::gather(const std::string& text, int root) const 
   return out;
 }
 
+std::vector<std::string> World::node_all_gather(const std::string& text) const {
+  const auto watch = watchdog_->watch("MPI_Allgatherv among the ranks of " + host_);
+  return all_gather_strings(text, node_);
+}
+
+void World::agree(const std::optional<Failure>& mine) const {
+  if (size_ == 1) {  // nobody to agree with: report and end here
+    if (!mine) return;
+    spdlog::error("{}", mine->message);
+    throw CollectiveError(mine->message, mine->exit_code, /*already_reported=*/true);
+  }
+  if (all_true(!mine.has_value(), "agreeing whether every rank's part worked")) return;
+
+  // Someone failed: everyone learns every failure; rank 0 says them, grouped by message.
+  const nlohmann::json me = mine ? nlohmann::json{{"message", mine->message}, {"code", mine->exit_code}, {"host", host_}}
+                                 : nlohmann::json(nullptr);
+  std::vector<std::string> all;
+  {
+    const auto watch = watchdog_->watch("MPI_Allgatherv of the ranks' errors");
+    all = all_gather_strings(me.dump(), MPI_COMM_WORLD);
+  }
+  std::map<std::string, std::vector<int>> ranks_of;  // message -> failing ranks
+  int code = 0;
+  std::string first;
+  for (int r = 0; r < size_; ++r) {
+    const auto j = nlohmann::json::parse(all[static_cast<std::size_t>(r)]);
+    if (j.is_null()) continue;
+    ranks_of[j["message"].get<std::string>()].push_back(r);
+    if (code == 0) {
+      code = j["code"].get<int>();
+      first = j["message"].get<std::string>();
+    }
+  }
+  if (is_root()) {
+    for (const auto& [message, ranks] : ranks_of) {
+      if (static_cast<int>(ranks.size()) == size_) {
+        spdlog::error("on all {} ranks: {}", size_, message);
+        continue;
+      }
+      std::string who;
+      for (int r : ranks) {
+        const auto j = nlohmann::json::parse(all[static_cast<std::size_t>(r)]);
+        who += (who.empty() ? "" : ", ") + std::to_string(r) + " (" + j["host"].get<std::string>() + ")";
+      }
+      spdlog::error("on rank{} {} of {}: {}", ranks.size() > 1 ? "s" : "", who, size_, message);
+    }
+  }
+  throw CollectiveError(first, code, /*already_reported=*/true);
+}
+
 void World::abort(const std::string& message, int exit_code) const {
   std::cerr << "error on rank " << rank_ << " of " << size_ << " (" << host_ << "): " << message
             << "\nAborting the whole job so that no rank waits forever.\n";
@@ -133,16 +235,13 @@ int run_mpi_tool(const std::string& tool, int argc, char** argv, const std::func
   try {
     return body(world);
   } catch (const CollectiveError& e) {
-    if (world.is_root()) spdlog::error("{}", e.what());
+    if (world.is_root() && !e.reported) spdlog::error("{}", e.what());
     return e.exit_code;
-  } catch (const InputError& e) {
-    if (world.size() > 1) world.abort(e.what(), kExitUsage);
-    spdlog::error("{}", e.what());
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    if (world.size() > 1) world.abort(e.what(), kExitFailure);
-    spdlog::error("{}", e.what());
-    return kExitFailure;
+  } catch (...) {
+    const Failure f = failure_of(std::current_exception());
+    if (world.size() > 1) world.abort(f.message, f.exit_code);
+    spdlog::error("{}", f.message);
+    return f.exit_code;
   }
 }
 

@@ -1,14 +1,39 @@
 #pragma once
-// The MPI world of one job: rank, size, local rank on the node, and the few collectives the
-// tools need on host data. Constructed once in main(); MPI_Finalize runs when it goes away.
+// The MPI world of one job: rank, size, local rank on the node, the few collectives the tools
+// need on host data, and the two error paths. Constructed once in main(); MPI_Finalize runs
+// when it goes away.
+//
+// Errors are decided where they are raised:
+//   - work every rank does on its own (opening the data, loading a checkpoint, reading a config)
+//     runs inside all_or_none(): the ranks then agree, with one all-reduce, whether it worked
+//     everywhere; if not, rank 0 prints each failing rank's message with its rank and host, and
+//     every rank ends with the same exit code (a clean end, no MPI_Abort);
+//   - anything else that throws on a multi-rank job is local: the rank prints its message with
+//     its rank and host and calls MPI_Abort (run_mpi_tool), because its peers may already be
+//     waiting for it in a collective;
+//   - every collective is bounded by dist.timeout_s (the Watchdog): a rank that waits longer
+//     says what it waited for and aborts the job.
 #include <mpi.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "dist/watchdog.hpp"
+
 namespace cxr::dist {
+
+// How a piece of work went wrong on one rank.
+struct Failure {
+  std::string message;
+  int exit_code;
+};
+// The Failure a caught exception stands for: InputError -> 2, anything else -> 1.
+Failure failure_of(std::exception_ptr error);
 
 class World {
  public:
@@ -27,21 +52,61 @@ class World {
   bool is_root() const { return rank_ == 0; }
   MPI_Comm comm() const { return MPI_COMM_WORLD; }
 
-  // Collective helpers: every rank must call them, in the same order.
-  void barrier() const;
-  bool all_true(bool value) const;               // logical AND over ranks
-  std::int64_t sum(std::int64_t value) const;
+  // dist.timeout_s: the longest any collective may wait (default 600 s until a tool sets it).
+  Watchdog& watchdog() const { return *watchdog_; }
+  void set_timeout(double seconds) { watchdog_->set_timeout(seconds); }
+
+  // Collective helpers: every rank must call them, in the same order. `what` names the wait in
+  // a timeout message.
+  void barrier(const std::string& what = "a barrier") const;
+  bool all_true(bool value, const std::string& what = "agreeing on a flag") const;  // logical AND over ranks
   double max(double value) const;
   std::string broadcast(const std::string& text, int root = 0) const;
   std::vector<std::string> gather(const std::string& text, int root = 0) const;  // filled on root
+  std::vector<std::string> node_all_gather(const std::string& text) const;      // the ranks of this node, by local rank
+
+  // Collective: each rank says whether its own work failed. When none did, returns. Otherwise
+  // rank 0 prints every failing rank's message with its rank and host (a message every rank
+  // shares, once), and every rank throws the same, already reported, CollectiveError carrying
+  // the exit code of the lowest failing rank.
+  void agree(const std::optional<Failure>& mine) const;
 
   // Local error path: print with rank and host, then end the whole job.
   [[noreturn]] void abort(const std::string& message, int exit_code) const;
 
  private:
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  int thread_level_ = MPI_THREAD_SINGLE;
+  MPI_Comm node_ = MPI_COMM_NULL;  // the ranks sharing this node's memory
   std::string host_;
+  std::unique_ptr<Watchdog> watchdog_;
 };
+
+// Runs `fn` on every rank and agrees on the outcome (World::agree): returns fn's result when it
+// worked on all ranks; throws the same CollectiveError on all ranks otherwise. `fn` must not
+// call collectives itself: a rank that throws half-way would leave the others waiting in them.
+template <class Fn>
+auto all_or_none(const World& world, Fn&& fn) -> decltype(fn()) {
+  using Result = decltype(fn());
+  std::optional<Failure> failure;
+  if constexpr (std::is_void_v<Result>) {
+    try {
+      fn();
+    } catch (...) {
+      failure = failure_of(std::current_exception());
+    }
+    world.agree(failure);
+  } else {
+    std::optional<Result> result;
+    try {
+      result.emplace(fn());
+    } catch (...) {
+      failure = failure_of(std::current_exception());
+    }
+    world.agree(failure);
+    return std::move(*result);
+  }
+}
 
 // Wraps a tool's main: builds the World, sets up logging, runs `body`, and maps errors to exit
 // codes. A CollectiveError (raised on every rank) ends the job cleanly; any other exception on a

@@ -80,27 +80,31 @@ std::string csv_field(const std::string& s) {
 }  // namespace
 
 int run_evaluation(dist::World& world, const EvalOptions& o) {
+  world.set_timeout(o.timeout_s);
   const bool root = world.is_root();
-  // The run's own effective config tells the model, the noise mean and the dataset.
+  // Every rank reads the run, the checkpoint and the data itself; the ranks agree on the outcome
+  // (a node that cannot see a path says so, and every rank ends) before anyone waits for another.
   const fs::path run(o.run_dir);
-  if (!fs::exists(run / "config.yaml")) throw InputError(o.run_dir + " is not a cxr-train run directory (no config.yaml)");
-  const config::Config cfg = config::load(config::project_schema(), (run / "config.yaml").string(), {});
-  const std::string data_dir = o.data_dir.empty() ? cfg.get_string("data.dir") : o.data_dir;
+  config::Config cfg(config::project_schema());
+  std::string ckpt, data_dir;
+  std::vector<double> sigmas;
+  std::shared_ptr<models::DenoiserImpl> model;
+  train::CheckpointContent content;
+  dist::all_or_none(world, [&] {
+    if (!fs::exists(run / "config.yaml")) throw InputError(o.run_dir + " is not a cxr-train run directory (no config.yaml)");
+    cfg = config::load(config::project_schema(), (run / "config.yaml").string(), {});  // the run's model, noise and data
+    data_dir = o.data_dir.empty() ? cfg.get_string("data.dir") : o.data_dir;
+    sigmas = o.sigmas.empty() ? std::vector<double>{cfg.get_float("noise.sigma")} : o.sigmas;
+    for (const auto& m : o.methods)
+      if (m != "model" && m != "noisy" && m != "gaussian" && m != "median")
+        throw InputError("--methods: unknown method '" + m + "' (model, noisy, gaussian, median)");
+    const bool named = o.checkpoint == "best" || o.checkpoint == "latest";
+    ckpt = train::resolve_checkpoint(named ? o.run_dir : o.checkpoint, o.checkpoint == "best");
+    model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
+    content = train::load_checkpoint(ckpt, *model, nullptr);
+  });
   const double noise_mean = cfg.get_float("noise.mean");
-  std::vector<double> sigmas = o.sigmas.empty() ? std::vector<double>{cfg.get_float("noise.sigma")} : o.sigmas;
-  for (const auto& m : o.methods)
-    if (m != "model" && m != "noisy" && m != "gaussian" && m != "median")
-      throw InputError("--methods: unknown method '" + m + "' (model, noisy, gaussian, median)");
-
-  std::string ckpt;
-  if (o.checkpoint == "best" || o.checkpoint == "latest") {
-    ckpt = train::resolve_checkpoint(o.run_dir, o.checkpoint == "best");
-  } else {
-    ckpt = train::resolve_checkpoint(o.checkpoint, false);
-  }
-  auto model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
-  const train::CheckpointContent content = train::load_checkpoint(ckpt, *model, nullptr);
-  const torch::Device device = dist::choose_device(o.device, world.local_rank());
+  const torch::Device device = dist::choose_device(o.device, world);
   if (device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setAllowTF32CuBLAS(false);
@@ -108,22 +112,25 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   model->to(device);
   model->eval();
 
-  const loader::Dataset data(data_dir, o.split);
-  const loader::Dataset val(data_dir, "val");
-  const auto mine = loader::evaluation_slice(data.size(), world.rank(), world.size());
+  std::unique_ptr<loader::Dataset> data_ptr;
+  std::vector<std::size_t> mine;
   const fs::path out_dir = o.out_dir.empty() ? run : fs::path(o.out_dir);
-  fs::create_directories(out_dir / "eval");
-
   std::optional<metrics::Lpips> lpips;
   std::string lpips_status = "unavailable: no AlexNet backbone weights given (--lpips-backbone; see docs/ARCHITECTURE.md)";
-  if (!o.lpips_backbone.empty()) {
-    if (o.lpips_lin.empty()) throw InputError("--lpips-backbone needs --lpips-lin (the LPIPS v0.1 alex lin weights, .json)");
-    lpips.emplace(metrics::Lpips::from_files(o.lpips_backbone, o.lpips_lin));
-    lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
-  }
-
   std::vector<Tuned> tuned;
-  for (double s : sigmas) tuned.push_back(tune_baselines(val, s, noise_mean, o.noise_seed));
+  dist::all_or_none(world, [&] {
+    data_ptr = std::make_unique<loader::Dataset>(data_dir, o.split);
+    const loader::Dataset val(data_dir, "val");
+    mine = loader::evaluation_slice(data_ptr->size(), world.rank(), world.size());
+    fs::create_directories(out_dir / "eval");
+    if (!o.lpips_backbone.empty()) {
+      if (o.lpips_lin.empty()) throw InputError("--lpips-backbone needs --lpips-lin (the LPIPS v0.1 alex lin weights, .json)");
+      lpips.emplace(metrics::Lpips::from_files(o.lpips_backbone, o.lpips_lin));
+      lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
+    }
+    for (double sigma : sigmas) tuned.push_back(tune_baselines(val, sigma, noise_mean, o.noise_seed));
+  });
+  const loader::Dataset& data = *data_ptr;
 
   std::ostringstream csv;
   csv << "image,patient,labels,view,sigma,method,psnr,ssim,ssim_3x3,lpips\n";
@@ -169,10 +176,12 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
     samples_written += static_cast<int>(idx.size());
   }
   progress.finish();
-  write_file_atomic(out_dir / "eval" / fmt::format("rank-{:05d}.csv", world.rank()), csv.str());
-  world.barrier();
-
-  if (root) {
+  // Each rank writes its own results; rank 0 then the metadata. Agreed, so that a failed write
+  // on any rank ends every rank with its message.
+  world.watchdog().set_context("writing the evaluation results");
+  dist::all_or_none(world, [&] { write_file_atomic(out_dir / "eval" / fmt::format("rank-{:05d}.csv", world.rank()), csv.str()); });
+  dist::all_or_none(world, [&] {
+    if (!root) return;
     // What a reducer needs to check completeness and comparability.
     std::string names;
     for (std::size_t i = 0; i < data.size(); ++i) names += data.sample(i).image + "\n";
@@ -187,7 +196,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
     write_file_atomic(out_dir / "eval" / "meta.json", meta.dump(2) + "\n");
     log::info(fmt::format("evaluated {} {} images x {} sigma(s) x {} methods over {} ranks -> {}", data.size(), o.split,
                           sigmas.size(), o.methods.size(), world.size(), (out_dir / "eval").string()));
-  }
+  });
   return kExitOk;
 }
 

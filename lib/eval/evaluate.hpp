@@ -23,6 +23,7 @@ struct EvalOptions {
   std::uint64_t noise_seed = 0;         // the same noisy test images for every run and model
   std::string lpips_backbone;           // converted AlexNet features (.json); empty: LPIPS unavailable
   std::string lpips_lin;                // LPIPS v0.1 lin weights (.json), e.g. shared/data/lpips/converted
+  double timeout_s = 600;               // dist.timeout_s: the longest wait in any collective
 };
 
 int run_evaluation(dist::World& world, const EvalOptions& options);

@@ -215,8 +215,64 @@ std::int64_t parameter_count(const torch::nn::Module& module) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Synchronised batch norm. The statistics are those of the global batch, computed in two passes
+// (the global mean first, then the sum of squared deviations from it), so no E[x^2] - E[x]^2
+// cancellation: N ranks x batch B normalise like one rank with batch N*B to float rounding. Two
+// all-reduces of C (+1) numbers per layer, independent of the rank count. Backward is written out
+// for the combined statistics: the gradient's two per-channel sums are all-reduced, the weight
+// and bias gradients stay local (the gradient reducer averages them with the others).
+namespace {
+
+struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
+                               std::int64_t comm_slot, double momentum, double eps) {
+    dist::Communicator* comm = comm_slot >= 0 ? &dist::communicator_in_slot(comm_slot) : nullptr;
+    const auto c = x.size(1);
+    const auto shape = std::vector<std::int64_t>{1, c, 1, 1};
+    const torch::Tensor xf = x.to(torch::kFloat32);  // statistics in fp32, also under autocast
+    torch::Tensor sum_count = torch::cat({xf.sum({0, 2, 3}), torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+    if (comm) comm->all_reduce_sum(sum_count);
+    const torch::Tensor count = sum_count.slice(0, c, c + 1);
+    const torch::Tensor mean = sum_count.slice(0, 0, c) / count;
+    const torch::Tensor centred = xf - mean.view(shape);
+    torch::Tensor m2 = centred.square().sum({0, 2, 3});
+    if (comm) comm->all_reduce_sum(m2);
+    const torch::Tensor var = m2 / count;
+    const torch::Tensor invstd = torch::rsqrt(var + eps);
+    const torch::Tensor xhat = centred * invstd.view(shape);
+    running_mean.mul_(1 - momentum).add_(mean * momentum);
+    running_var.mul_(1 - momentum).add_(m2 / (count - 1).clamp_min(1) * momentum);  // unbiased, as nn::BatchNorm2d
+    ctx->save_for_backward({xhat, invstd, weight, count});
+    ctx->saved_data["comm"] = comm_slot;
+    ctx->saved_data["dtype"] = static_cast<std::int64_t>(x.scalar_type());
+    return (xhat * weight.view(shape) + bias.view(shape)).to(x.scalar_type());
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &xhat = saved[0], &invstd = saved[1], &weight = saved[2], &count = saved[3];
+    const std::int64_t slot = ctx->saved_data["comm"].toInt();
+    const auto c = xhat.size(1);
+    const auto shape = std::vector<std::int64_t>{1, c, 1, 1};
+    const torch::Tensor g = grads[0].to(torch::kFloat32);
+    const torch::Tensor grad_bias = g.sum({0, 2, 3});
+    const torch::Tensor grad_weight = (g * xhat).sum({0, 2, 3});
+    torch::Tensor sums = torch::cat({grad_bias, grad_weight});
+    if (slot >= 0) dist::communicator_in_slot(slot).all_reduce_sum(sums);
+    const torch::Tensor mean_g = (sums.slice(0, 0, c) / count).view(shape);
+    const torch::Tensor mean_g_xhat = (sums.slice(0, c, 2 * c) / count).view(shape);
+    const torch::Tensor grad_x = (weight * invstd).view(shape) * (g - mean_g - xhat * mean_g_xhat);
+    const auto dtype = static_cast<c10::ScalarType>(ctx->saved_data["dtype"].toInt());
+    return {grad_x.to(dtype), grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
+  }
+};
+
+}  // namespace
+
 SyncBatchNormImpl::SyncBatchNormImpl(std::int64_t channels, std::shared_ptr<dist::Communicator> comm)
-    : comm_(std::move(comm)) {
+    : comm_slot_(comm && comm->size() > 1 ? dist::autograd_slot(comm) : -1) {
   weight = register_parameter("weight", torch::ones({channels}));
   bias = register_parameter("bias", torch::zeros({channels}));
   running_mean = register_buffer("running_mean", torch::zeros({channels}));
@@ -226,27 +282,11 @@ SyncBatchNormImpl::SyncBatchNormImpl(std::int64_t channels, std::shared_ptr<dist
 
 torch::Tensor SyncBatchNormImpl::forward(const torch::Tensor& x) {
   if (!is_training()) return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_, false);
-  // Sum, sum of squares and count over this rank's batch, then over all ranks, in float32 even
-  // under autocast (statistics in half precision lose too much).
-  const torch::Tensor xf = x.to(torch::kFloat32);
-  const double local_count = static_cast<double>(x.numel() / x.size(1));
-  torch::Tensor stats = torch::cat({xf.sum({0, 2, 3}), (xf * xf).sum({0, 2, 3}),
-                                    torch::full({1}, local_count, xf.options())});
-  stats = dist::differentiable_all_reduce_sum(stats, comm_);
-  const auto c = x.size(1);
-  const torch::Tensor count = stats.slice(0, 2 * c, 2 * c + 1);
-  const torch::Tensor mean = stats.slice(0, 0, c) / count;
-  const torch::Tensor var = (stats.slice(0, c, 2 * c) / count - mean * mean).clamp_min(0.0);
   {
     torch::NoGradGuard no_grad;
-    const double n = count.item<double>();
-    running_mean.mul_(1 - momentum_).add_(mean.detach() * momentum_);
-    running_var.mul_(1 - momentum_).add_(var.detach() * (n / std::max(1.0, n - 1)) * momentum_);
     num_batches_tracked.add_(1);
   }
-  const torch::Tensor y = (xf - mean.view({1, c, 1, 1})) * torch::rsqrt(var.view({1, c, 1, 1}) + eps_) * weight.view({1, c, 1, 1}) +
-                          bias.view({1, c, 1, 1});
-  return y.to(x.scalar_type());
+  return SyncBatchNormFunction::apply(x, weight, bias, running_mean, running_var, comm_slot_, momentum_, eps_);
 }
 
 }  // namespace cxr::models

@@ -63,8 +63,9 @@ ModelOptions options_from_config(const config::Config& config, bool for_inferenc
 
 std::int64_t parameter_count(const torch::nn::Module& module);
 
-// Batch norm whose statistics are all-reduced across ranks (for small per-device batches):
-// N ranks with batch B normalise exactly as one rank with batch N*B.
+// Batch norm whose statistics are those of the global batch over all ranks (for small per-device
+// batches): N ranks with batch B normalise as one rank with batch N*B. Without a communicator,
+// or with one rank, it is ordinary batch norm computed the same way.
 class SyncBatchNormImpl : public torch::nn::Module {
  public:
   SyncBatchNormImpl(std::int64_t channels, std::shared_ptr<dist::Communicator> comm);
@@ -73,7 +74,7 @@ class SyncBatchNormImpl : public torch::nn::Module {
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
-  std::shared_ptr<dist::Communicator> comm_;
+  std::int64_t comm_slot_;  // dist::autograd_slot of the communicator, -1 for none
   double momentum_ = 0.1, eps_ = 1e-5;
 };
 TORCH_MODULE(SyncBatchNorm);

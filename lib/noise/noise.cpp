@@ -26,12 +26,12 @@ torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint6
   const std::uint64_t draw = o.mode() == "fixed" ? 0 : static_cast<std::uint64_t>(epoch) + 1;
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();
-  // Images in parallel, as many threads as LibTorch's intra-op setting: each image has its own
-  // keyed stream, so the result does not depend on the thread count. A GPU step at 256x256
+  // Images in parallel (o.threads(), by default LibTorch's intra-op count): each image has its
+  // own keyed stream, so the result does not depend on the thread count. A GPU step at 256x256
   // needs this; one thread draws the noise of about 800 images/s.
   const double mean = o.mean(), sigma = o.sigma();
   const bool clip = o.clip();
-  parallel_for_each(ids.size(), torch::get_num_threads(), [&](std::size_t n) {
+  parallel_for_each(ids.size(), o.threads() > 0 ? o.threads() : torch::get_num_threads(), [&](std::size_t n) {
     rng::KeyedStream stream(o.seed(), rng::Purpose::Noise, ids[n], draw);
     const std::int64_t base = static_cast<std::int64_t>(n) * per_image;
     for (std::int64_t i = 0; i < per_image; ++i) {

@@ -19,6 +19,7 @@ struct NoiseOptions {
   TORCH_ARG(bool, clip) = true;
   TORCH_ARG(std::string, mode) = "fixed";  // fixed | resample
   TORCH_ARG(std::uint64_t, seed) = 0;
+  TORCH_ARG(int, threads) = 0;  // threads drawing a batch's noise (0: LibTorch's intra-op count)
 };
 
 // A stable 64-bit id of an image from its name.

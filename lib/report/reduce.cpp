@@ -169,42 +169,12 @@ void run_gnuplot(const std::string& script, const fs::path& out_dir) {
   if (std::system(cmd.c_str()) != 0) spdlog::warn("gnuplot failed or is not installed (see {}); no plots", (out_dir / "gnuplot.log").string());
 }
 
-}  // namespace
-
-int run_reduce(dist::World& world, const ReduceOptions& o) {
-  if (o.runs.empty()) throw InputError("give at least one run directory");
-  std::vector<Run> runs;
-  for (const auto& d : o.runs) runs.push_back(open_run(d, o.training_only));
-
-  // Parse the CSVs in parallel: file k goes to rank k % size; rank 0 gathers.
-  std::vector<std::pair<std::size_t, std::string>> files;
-  for (std::size_t r = 0; r < runs.size(); ++r)
-    for (const auto& c : runs[r].csvs) files.emplace_back(r, c);
-  json mine = json::array();
-  std::string error;
-  try {
-    for (std::size_t k = static_cast<std::size_t>(world.rank()); k < files.size(); k += static_cast<std::size_t>(world.size()))
-      mine.push_back({files[k].first, parse_eval_csv(files[k].second)});
-  } catch (const InputError& e) {
-    error = e.what();
-  }
-  const auto gathered = world.gather(json{{"error", error}, {"parts", mine}}.dump());
-  if (!world.is_root()) {
-    world.barrier();
-    return kExitOk;
-  }
-  std::vector<std::string> errors;
+// Rank 0's part: checks, statistics, tables and plots from every rank's parsed rows.
+void summarise(const std::vector<Run>& runs, const std::vector<std::string>& gathered, const ReduceOptions& o) {
   std::vector<json> rows_of(runs.size(), json::array());
-  for (const auto& g : gathered) {
-    const json j = json::parse(g);
-    if (!j["error"].get<std::string>().empty()) errors.push_back(j["error"]);
-    for (const auto& part : j["parts"])
+  for (const auto& g : gathered)
+    for (const auto& part : json::parse(g))
       for (const auto& row : part[1]) rows_of[part[0].get<std::size_t>()].push_back(row);
-  }
-  if (!errors.empty()) {
-    world.barrier();
-    throw InputError(errors.front());
-  }
 
   // Completeness: every (image, sigma, method) exactly once.
   for (std::size_t r = 0; r < runs.size() && !o.training_only; ++r) {
@@ -462,7 +432,35 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
   }
   spdlog::info("reduced {} run(s) into {}: summary.md, summary.csv, summary.json{}", runs.size(), o.out_dir,
                o.plots ? ", psnr_by_sigma.png, loss_curves.png" : "");
-  world.barrier();
+}
+
+}  // namespace
+
+int run_reduce(dist::World& world, const ReduceOptions& o) {
+  world.set_timeout(o.timeout_s);
+  // Every rank opens the runs, and parses its share of the CSVs (file k on rank k % size); the
+  // ranks agree on both, so a file one rank cannot read ends every rank with its message.
+  const std::vector<Run> runs = dist::all_or_none(world, [&] {
+    if (o.runs.empty()) throw InputError("give at least one run directory");
+    std::vector<Run> opened;
+    for (const auto& d : o.runs) opened.push_back(open_run(d, o.training_only));
+    return opened;
+  });
+  std::vector<std::pair<std::size_t, std::string>> files;
+  for (std::size_t r = 0; r < runs.size(); ++r)
+    for (const auto& c : runs[r].csvs) files.emplace_back(r, c);
+  const json mine = dist::all_or_none(world, [&] {
+    json parts = json::array();
+    for (std::size_t k = static_cast<std::size_t>(world.rank()); k < files.size(); k += static_cast<std::size_t>(world.size()))
+      parts.push_back({files[k].first, parse_eval_csv(files[k].second)});
+    return parts;
+  });
+  const auto gathered = world.gather(mine.dump());
+  // Rank 0 summarises; the others wait in the agreement and end with its verdict.
+  world.watchdog().set_context("rank 0 summarising");
+  dist::all_or_none(world, [&] {
+    if (world.is_root()) summarise(runs, gathered, o);
+  });
   return kExitOk;
 }
 

@@ -14,6 +14,7 @@ struct ReduceOptions {
   std::string out_dir;
   bool plots = true;
   bool training_only = false;  // runs without cxr-eval results (scaling studies): training logs only
+  double timeout_s = 600;      // dist.timeout_s: the longest wait in any collective
 };
 
 // Missing or malformed rank files, NaN values, incomplete evaluations and runs compared on

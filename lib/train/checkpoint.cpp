@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "common/error.hpp"
+#include "common/test_hooks.hpp"
 #include "common/files.hpp"
 
 namespace cxr::train {
@@ -126,8 +127,7 @@ std::string CheckpointStore::save(const models::DenoiserImpl& model, torch::opti
   const fs::path tmp = temporary_path_for(final_path);
   a.save_to(tmp.string());
   // Test hook: die between writing the temporary file and publishing it, the worst moment.
-  if (std::getenv("CXR_TEST_KILL_IN_SAVE") && std::atoll(std::getenv("CXR_TEST_KILL_IN_SAVE")) == c.state.global_step)
-    ::raise(SIGKILL);
+  if (test_hooks().kill_in_save == c.state.global_step) ::raise(SIGKILL);
   if (best) {
     const fs::path best_tmp = temporary_path_for(fs::path(dir_) / "best.pt");
     fs::copy_file(tmp, best_tmp, fs::copy_options::overwrite_existing);

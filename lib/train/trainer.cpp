@@ -20,6 +20,8 @@
 #include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/progress.hpp"
+#include "common/test_hooks.hpp"
+#include "dist/placement.hpp"
 #include "dist/communicator.hpp"
 #include "dist/cuda.hpp"
 #include "dist/reducer.hpp"
@@ -161,15 +163,6 @@ double validate(models::DenoiserImpl* model, const loader::Dataset& val, const S
   return totals[0].item<double>() / totals[1].item<double>();
 }
 
-// Test hooks for the failure-path tests: CXR_TEST_NAN_AT="STEP:RANK" makes that rank's loss NaN
-// at that global step; CXR_TEST_FAIL_AT="STEP:RANK" makes that rank throw there.
-bool test_hook(const char* name, std::int64_t step, int rank) {
-  const char* v = std::getenv(name);
-  if (!v) return false;
-  long long s = -1, r = -1;
-  return std::sscanf(v, "%lld:%lld", &s, &r) == 2 && s == step && r == rank;
-}
-
 // A number that changes when any buffer (batch-norm running statistics) changes.
 double buffer_checksum(const models::DenoiserImpl& model) {
   double sum = 0;
@@ -221,6 +214,24 @@ void check_resumable(const CheckpointContent& c, const config::Config& config, i
     log::warn(fmt::format("resuming a {}-rank run with {} ranks: the global batch changes from here on", c.state.ranks, ranks));
 }
 
+// The CPU threads of this rank (dist::thread_budget), with the ranks of a node comparing their
+// affinity masks; rank 0 logs one line per node. Collective.
+dist::ThreadBudget choose_threads(const dist::World& world, std::int64_t configured, bool cuda) {
+  const std::string mask = dist::affinity_list();
+  const auto masks = world.node_all_gather(mask);
+  const auto sharing = static_cast<int>(std::count(masks.begin(), masks.end(), mask));
+  const auto budget = dist::all_or_none(world, [&] {
+    return dist::thread_budget(static_cast<int>(configured), std::getenv("OMP_NUM_THREADS"), dist::affinity_count(), sharing, cuda);
+  });
+  const std::string line = fmt::format("{}: {} rank(s); local rank 0 may run on CPUs {} and uses {} ({}): {} intra-op + {} noise thread(s)",
+                                       world.host(), world.local_size(), mask, budget.cpus, budget.source, budget.intra_op,
+                                       budget.noise);
+  const auto lines = world.gather(world.local_rank() == 0 ? line : std::string());
+  for (const auto& l : lines)
+    if (!l.empty()) log::info("threads on " + l);
+  return budget;
+}
+
 }  // namespace
 
 void install_stop_handlers() {
@@ -229,17 +240,19 @@ void install_stop_handlers() {
 }
 
 int run_training(dist::World& world, const config::Config& config) {
-  const Settings s = read_settings(config, world.size());
+  world.set_timeout(config.get_float("dist.timeout_s"));
   const bool root = world.is_root();
+  const TestHooks& hooks = test_hooks();
+  Settings s = dist::all_or_none(world, [&] { return read_settings(config, world.size()); });
 
-  // Device: one per rank, the local rank's (one process per GPU); CPU otherwise.
-  const torch::Device device = dist::choose_device(config.get_string("train.device"), world.local_rank());
+  // Device: one per rank, the one dist::pick_visible_device gives it (one process per GPU);
+  // CPU otherwise. Then the CPU threads, from the task's CPU set.
+  const torch::Device device = dist::choose_device(config.get_string("train.device"), world);
   const bool cuda = device.is_cuda();
   const int device_index = cuda ? device.index() : -1;
-  if (cuda && world.local_size() > static_cast<int>(torch::cuda::device_count()))
-    throw InputError(fmt::format("{} ranks on {} share {} GPU(s): NCCL needs one GPU per rank. Start one rank per GPU "
-                                 "(srun --gpus-per-task=1, mpirun -n <GPUs>), or train on CPUs with train.device=cpu",
-                                 world.local_size(), world.host(), torch::cuda::device_count()));
+  const dist::ThreadBudget threads = choose_threads(world, config.get_int("train.threads"), cuda);
+  torch::set_num_threads(threads.intra_op);
+  s.noise.threads(threads.noise);
   if (cuda) {
     // Fixed input sizes: let cuDNN time its kernels once and keep the fastest, unless the run
     // must repeat bit for bit (then only deterministic algorithms, chosen without timing).
@@ -248,12 +261,8 @@ int run_training(dist::World& world, const config::Config& config) {
     at::globalContext().setDeterministicCuDNN(deterministic);
   }
   const bool channels_last = cuda && config.get_bool("train.channels_last");
-  const auto threads = config.get_int("train.threads");
-  torch::set_num_threads(static_cast<int>(threads > 0 ? threads
-                                                      : std::max<std::int64_t>(1, std::thread::hardware_concurrency() /
-                                                                                      std::max(1, world.local_size()))));
   if (s.strategy != "ddp" && world.size() > 1)
-    throw InputError("train.strategy=" + s.strategy + " runs in one process; launch it without mpirun, or use ddp");
+    throw CollectiveError("train.strategy=" + s.strategy + " runs in one process; launch it without mpirun, or use ddp", kExitUsage);
   // dp (the reference's DataParallel): one process, the batch split over several devices, one
   // model replica per device, gradients summed onto the first. On CPU, train.dp_devices replicas
   // stand in for devices (for tests); with a single device it is plain single-device training.
@@ -282,44 +291,37 @@ int run_training(dist::World& world, const config::Config& config) {
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
   LossScaler scaler(s.amp == "fp16");
 
-  // Data.
-  const loader::Dataset train_data(s.data_dir, "train");
-  std::unique_ptr<loader::Dataset> val_data;
-  if (s.val_every > 0) val_data = std::make_unique<loader::Dataset>(s.data_dir, "val");
-  const loader::DistributedSampler sampler(train_data.size(), static_cast<std::size_t>(s.batch), world.rank(), world.size(),
+  // Data: every rank opens it itself (a node that cannot see the path fails here, and the ranks
+  // agree on it before anyone waits in a collective).
+  std::unique_ptr<loader::Dataset> train_data, val_data;
+  dist::all_or_none(world, [&] {
+    train_data = std::make_unique<loader::Dataset>(s.data_dir, "train");
+    if (s.val_every > 0) val_data = std::make_unique<loader::Dataset>(s.data_dir, "val");
+  });
+  const loader::DistributedSampler sampler(train_data->size(), static_cast<std::size_t>(s.batch), world.rank(), world.size(),
                                            static_cast<std::uint64_t>(config.get_int("seed")), true);
   const auto steps_per_epoch = static_cast<std::int64_t>(sampler.steps_per_epoch());
 
-  // Resume from `latest`, or start a new run directory.
+  // Resume from `latest`, or start a new run directory (rank 0 decides, everyone loads).
   CheckpointStore store(s.run_dir, static_cast<int>(s.keep_last));
   TrainState state;
-  std::optional<std::string> resume_from;
-  std::string resume_error;
-  if (root) {
-    try {
-      resume_from = store.latest();
-      if (!resume_from) {
-        ensure_writable_directory(s.run_dir);
-        write_file_atomic(fs::path(s.run_dir) / "config.yaml", config.to_yaml());
-      }
-    } catch (const InputError& e) {
-      resume_error = e.what();
+  const std::string resume_path = world.broadcast(dist::all_or_none(world, [&] {
+    std::optional<std::string> latest;
+    if (!root) return std::string();
+    latest = store.latest();
+    if (!latest) {
+      ensure_writable_directory(s.run_dir);
+      write_file_atomic(fs::path(s.run_dir) / "config.yaml", config.to_yaml());
     }
-  }
-  resume_error = world.broadcast(resume_error);
-  if (!resume_error.empty()) throw CollectiveError(resume_error, kExitUsage);
-  const std::string resume_path = world.broadcast(resume_from.value_or(""));
+    return latest.value_or("");
+  }));
   if (!resume_path.empty()) {
-    std::string err;
-    try {
+    dist::all_or_none(world, [&] {
       const CheckpointContent c = load_checkpoint(resume_path, *model, &optimizer);
       state = c.state;
       scaler.load(c.state.loss_scale, c.state.scale_growth_tracker);
       check_resumable(c, config, world.size(), resume_path, root);
-    } catch (const InputError& e) {
-      err = e.what();
-    }
-    if (!world.all_true(err.empty())) throw CollectiveError(err.empty() ? "resume failed on another rank" : err, kExitUsage);
+    });
     model->to(device);  // loading copies into the existing (device) tensors; keep them there
     if (root) log::info(fmt::format("resuming from {} (epoch {}, step {} of it, global step {})", resume_path, state.epoch + 1,
                            state.step_in_epoch, state.global_step));
@@ -330,8 +332,13 @@ int run_training(dist::World& world, const config::Config& config) {
   dist::GradientReducer reducer(params, comm, s.bucket_mb, s.overlap);
   std::vector<std::shared_ptr<models::DenoiserImpl>> replicas;  // dp: devices 1.. (device 0 is `model`)
   for (std::size_t k = 1; k < dp_devices.size(); ++k) replicas.push_back(model->clone_model(dp_devices[k]));
-  fs::create_directories(fs::path(s.run_dir) / "logs");
-  std::ofstream step_log(fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank()), std::ios::app);
+  std::ofstream step_log;
+  dist::all_or_none(world, [&] {  // each rank writes its own log: a rank that cannot is a local failure
+    const fs::path log_path = fs::path(s.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", world.rank());
+    fs::create_directories(log_path.parent_path());
+    step_log.open(log_path, std::ios::app);
+    if (!step_log) throw RuntimeError("cannot write the step log " + log_path.string());
+  });
 
   if (root) {
     log::info(fmt::format("{} ({:.2f} M parameters), norm {}, {} ranks x batch {} = {} per step, {} steps per epoch, lr {:.3g}, amp {}",
@@ -342,26 +349,30 @@ int run_training(dist::World& world, const config::Config& config) {
                                              config.get_bool("train.deterministic") ? "deterministic" : "autotuned")
                                : ""));
     log::info(fmt::format("data {}: {} train / {} val images of {}x{}; run dir {}; gradient buckets {} ({} MB, overlap {})", s.data_dir,
-                 train_data.size(), val_data ? val_data->size() : 0, train_data.image_size(), train_data.image_size(),
+                 train_data->size(), val_data ? val_data->size() : 0, train_data->image_size(), train_data->image_size(),
                  s.run_dir, reducer.bucket_count(), s.bucket_mb, s.overlap ? "on" : "off"));
   }
 
   if (val_data) {
+    world.watchdog().set_context("validating the noisy input");
     const double noisy_l1 = validate(nullptr, *val_data, s, *host_comm, device);
     if (root) log::info(fmt::format("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1));
     step_log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
   }
 
+  // Rank 0 writes; the others wait in the agreement, so no rank runs ahead of a checkpoint it
+  // might need, and a failed write (a full disk) ends every rank with rank 0's message.
   auto checkpoint = [&](bool best) {
-    if (root) {
+    world.watchdog().set_context(fmt::format("rank 0 writing the checkpoint of global step {}", state.global_step));
+    dist::all_or_none(world, [&] {
+      if (!root) return;
       CheckpointContent c{state, s.model.name(), model_signature(s.model), config.to_yaml()};
       c.state.ranks = world.size();
       c.state.loss_scale = scaler.scale();
       c.state.scale_growth_tracker = scaler.growth_tracker();
       const std::string path = store.save(*model, optimizer, c, best);
       log::info(fmt::format("checkpoint {}{}", path, best ? " (new best)" : ""));
-    }
-    world.barrier();  // no rank runs ahead of a checkpoint it might need
+    });
   };
 
   std::int64_t nonfinite_in_a_row = 0;
@@ -371,7 +382,7 @@ int run_training(dist::World& world, const config::Config& config) {
     const auto epoch_start = Clock::now();
     std::int64_t last_step = steps_per_epoch;
     if (limited) last_step = std::min(last_step, state.step_in_epoch + (s.max_steps - state.global_step));
-    loader::Prefetcher prefetch(train_data, sampler, s.noise, state.epoch, static_cast<std::size_t>(state.step_in_epoch),
+    loader::Prefetcher prefetch(*train_data, sampler, s.noise, state.epoch, static_cast<std::size_t>(state.step_in_epoch),
                                 static_cast<std::size_t>(last_step), static_cast<std::size_t>(s.prefetch), /*pin_memory=*/cuda);
     Progress progress(fmt::format("epoch {}/{}", state.epoch + 1, s.epochs), steps_per_epoch, root, "steps",
                       static_cast<double>(s.log_every));
@@ -380,11 +391,11 @@ int run_training(dist::World& world, const config::Config& config) {
     std::int64_t epoch_steps = 0;
 
     while (state.step_in_epoch < last_step) {
+      world.watchdog().set_context(fmt::format("global step {}, epoch {}", state.global_step + 1, state.epoch + 1));
       const auto t_step = Clock::now();
       loader::Batch batch = prefetch.next();
-      // Test hook: slows every step so a test can signal or kill a run mid-epoch.
-      static const int delay_ms = std::getenv("CXR_TEST_STEP_DELAY_MS") ? std::atoi(std::getenv("CXR_TEST_STEP_DELAY_MS")) : 0;
-      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      if (hooks.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(hooks.step_delay_ms));
+      if (hooks.stop_at.is(state.global_step + 1, world.rank())) ::raise(SIGSTOP);
       const double data_s = seconds_since(t_step);
       const double lr = learning_rate(s, static_cast<double>(state.epoch) +
                                              static_cast<double>(state.step_in_epoch) / static_cast<double>(steps_per_epoch));
@@ -410,8 +421,8 @@ int run_training(dist::World& world, const config::Config& config) {
           part_loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
           for (const auto& out : outputs) part_loss = part_loss + per_image_loss(s.loss, out, target, s.ssim_weight).mean();
           part_loss = part_loss / static_cast<double>(outputs.size());
-          if (test_hook("CXR_TEST_NAN_AT", state.global_step + 1, world.rank())) part_loss = part_loss * std::nan("");
-          if (test_hook("CXR_TEST_FAIL_AT", state.global_step + 1, world.rank()))
+          if (hooks.nan_at.is(state.global_step + 1, world.rank())) part_loss = part_loss * std::nan("");
+          if (hooks.fail_at.is(state.global_step + 1, world.rank()))
             throw RuntimeError("CXR_TEST_FAIL_AT: injected failure at step " + std::to_string(state.global_step + 1));
         }
         scaler.scale_loss(part_loss * share).backward();
@@ -520,6 +531,7 @@ int run_training(dist::World& world, const config::Config& config) {
     state.step_in_epoch = 0;
     bool best = false;
     if (val_data && state.epoch % s.val_every == 0) {
+      world.watchdog().set_context(fmt::format("validation after epoch {}", state.epoch));
       state.last_val_loss = validate(model.get(), *val_data, s, *host_comm, device);
       best = state.last_val_loss < state.best_val_loss;
       if (best) state.best_val_loss = state.last_val_loss;

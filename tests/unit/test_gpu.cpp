@@ -83,10 +83,20 @@ TEST_SUITE("gpu") {
     work->wait();
     CHECK(big.sum().item<double>() == static_cast<double>(1 << 22));
     CHECK(std::isfinite(product.sum().item<double>()));
-    // Gradients flow through the differentiable all-reduce (synchronised batch norm uses it).
-    torch::Tensor x = torch::ones({4}, torch::TensorOptions().device(kGpu).requires_grad(true));
-    dist::differentiable_all_reduce_sum(x * 2, comm).sum().backward();
-    CHECK(torch::equal(x.grad().cpu(), torch::full({4}, 2.0f)));
+    // Synchronised batch norm on the GPU equals LibTorch's batch norm, forward and backward.
+    {
+      models::SyncBatchNorm sbn(8, comm);
+      torch::nn::BatchNorm2d bn(8);
+      sbn->to(kGpu);
+      bn->to(kGpu);
+      const torch::Tensor x = torch::randn({4, 8, 16, 16}, torch::TensorOptions().device(kGpu));
+      const torch::Tensor xa = x.clone().requires_grad_(true), xb = x.clone().requires_grad_(true);
+      const torch::Tensor ya = sbn->forward(xa), yb = bn->forward(xb);
+      CHECK(torch::allclose(ya, yb, 1e-4, 1e-5));
+      (ya * ya).sum().backward();
+      (yb * yb).sum().backward();
+      CHECK(torch::allclose(xa.grad(), xb.grad(), 1e-3, 1e-4));
+    }
     // Host tensors are refused with a message naming the device expected.
     torch::Tensor host = torch::ones({3});
     CHECK(CXR_ERROR_OF(comm->all_reduce_sum(host)).find("expected cuda:0") != std::string::npos);

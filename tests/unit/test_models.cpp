@@ -71,13 +71,41 @@ TEST_SUITE("models") {
     CHECK_THROWS_WITH_AS(net->forward(torch::rand({1, 1, 4, 4})), doctest::Contains("H, W >= 8"), std::invalid_argument);
   }
 
-  TEST_CASE("sync batch norm on one process equals batch norm") {
+  TEST_CASE("sync batch norm on one process equals batch norm, forward and backward") {
     torch::manual_seed(2);
     models::SyncBatchNorm sbn(3, nullptr);
     torch::nn::BatchNorm2d bn(3);
     const torch::Tensor x = torch::randn({4, 3, 5, 5});
-    CHECK(torch::allclose(sbn->forward(x), bn->forward(x), 1e-5, 1e-5));
+    const torch::Tensor xa = x.clone().requires_grad_(true), xb = x.clone().requires_grad_(true);
+    const torch::Tensor ya = sbn->forward(xa), yb = bn->forward(xb);
+    CHECK(torch::allclose(ya, yb, 1e-5, 1e-5));
     CHECK(torch::allclose(sbn->running_mean, bn->running_mean, 1e-6, 1e-6));
     CHECK(torch::allclose(sbn->running_var, bn->running_var, 1e-6, 1e-6));
+    const torch::Tensor w = torch::randn_like(ya);  // a loss that weighs outputs unevenly
+    (ya * w).sum().backward();
+    (yb * w).sum().backward();
+    CHECK(torch::allclose(xa.grad(), xb.grad(), 1e-4, 1e-5));
+    CHECK(torch::allclose(sbn->weight.grad(), bn->weight.grad(), 1e-4, 1e-5));
+    CHECK(torch::allclose(sbn->bias.grad(), bn->bias.grad(), 1e-4, 1e-5));
+  }
+
+  TEST_CASE("sync batch norm statistics do not cancel: a large mean and a small spread stay exact in fp32") {
+    // E[x^2] - E[x]^2 in fp32 loses the variance here (300^2 has ~0.005 of rounding against a
+    // variance of 0.01); two passes keep it to float precision.
+    torch::manual_seed(4);
+    models::SyncBatchNorm sbn(2, nullptr);
+    const torch::Tensor x = 300 + 0.1 * torch::randn({8, 2, 16, 16}, torch::kFloat64);
+    const torch::Tensor y = sbn->forward(x.to(torch::kFloat32)).to(torch::kFloat64);
+    const torch::Tensor mean = x.mean({0, 2, 3}, true), var = x.var({0, 2, 3}, false, true);
+    const torch::Tensor expected = (x - mean) / torch::sqrt(var + 1e-5);
+    CHECK((y - expected).abs().max().item<double>() < 2e-3);  // the input itself is rounded to fp32 (~1e-5 of 300)
+  }
+
+  TEST_CASE("sync batch norm under bf16 autocast keeps fp32 statistics and returns the input's type") {
+    models::SyncBatchNorm sbn(3, nullptr);
+    const torch::Tensor x = torch::randn({2, 3, 4, 4}).to(torch::kBFloat16);
+    const torch::Tensor y = sbn->forward(x);
+    CHECK((y.scalar_type() == torch::kBFloat16));
+    CHECK((sbn->running_mean.scalar_type() == torch::kFloat32));
   }
 }

@@ -1,0 +1,41 @@
+#include "common/test_hooks.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace cxr {
+namespace {
+
+TestHooks::At read_at(const char* name) {
+  TestHooks::At at;
+  long long step = -1, rank = -1;
+  if (const char* v = std::getenv(name); v && std::sscanf(v, "%lld:%lld", &step, &rank) == 2) {
+    at.step = step;
+    at.rank = static_cast<int>(rank);
+  }
+  return at;
+}
+
+long long read_int(const char* name, long long fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoll(v) : fallback;
+}
+
+}  // namespace
+
+const TestHooks& test_hooks() {
+  static const TestHooks hooks = [] {
+    TestHooks h;
+    h.nan_at = read_at("CXR_TEST_NAN_AT");
+    h.fail_at = read_at("CXR_TEST_FAIL_AT");
+    h.stop_at = read_at("CXR_TEST_STOP_AT");
+    h.step_delay_ms = static_cast<int>(read_int("CXR_TEST_STEP_DELAY_MS", 0));
+    h.image_delay_ms = static_cast<int>(read_int("CXR_TEST_IMAGE_DELAY_MS", 0));
+    h.kill_in_save = read_int("CXR_TEST_KILL_IN_SAVE", -1);
+    if (const char* v = std::getenv("CXR_TEST_GRAD_FACTOR")) h.grad_factor = std::atof(v);
+    return h;
+  }();
+  return hooks;
+}
+
+}  // namespace cxr

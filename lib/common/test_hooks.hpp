@@ -1,0 +1,31 @@
+#pragma once
+// Fault injection for the failure-path tests and the fault-injection figures
+// (tests/integration/train_failures.sh, bench/faults.sh). Read once from the environment, the
+// first time test_hooks() is called (before any loop starts); unset, every hook does nothing.
+//
+//   CXR_TEST_NAN_AT=STEP:RANK    that rank's loss is NaN at that global step
+//   CXR_TEST_FAIL_AT=STEP:RANK   that rank throws a RuntimeError at that global step
+//   CXR_TEST_STOP_AT=STEP:RANK   that rank stops itself (SIGSTOP) at that global step: a frozen node
+//   CXR_TEST_STEP_DELAY_MS=N     every training step sleeps N ms (time to signal or kill mid-epoch)
+//   CXR_TEST_KILL_IN_SAVE=STEP   SIGKILL between writing that step's checkpoint and publishing it
+//   CXR_TEST_IMAGE_DELAY_MS=N    cxr-preprocess sleeps N ms per image
+//   CXR_TEST_GRAD_FACTOR=F       the gradient average is multiplied by F (a deliberately wrong factor)
+#include <cstdint>
+
+namespace cxr {
+
+struct TestHooks {
+  struct At {
+    std::int64_t step = -1;
+    int rank = -1;
+    bool is(std::int64_t s, int r) const { return s == step && r == rank; }
+  };
+  At nan_at, fail_at, stop_at;
+  int step_delay_ms = 0, image_delay_ms = 0;
+  std::int64_t kill_in_save = -1;
+  double grad_factor = 1.0;
+};
+
+const TestHooks& test_hooks();
+
+}  // namespace cxr

@@ -1,0 +1,85 @@
+#pragma once
+// Bounds every wait on other ranks, so that a dead or stalled peer ends the job instead of
+// hanging it (dist.timeout_s).
+//
+// Code that blocks in a collective holds a Watch for as long as it waits. Work that runs on its
+// own (an NCCL collective on a GPU stream) is checked by a probe. A background thread looks at
+// both a few times per timeout: when a wait has outlived the timeout, or a probe reports a
+// failure, it runs the abort hooks (ncclCommAbort, so that GPU streams blocked in NCCL end) and
+// then `expire`, which prints what this rank was waiting for and ends the job (World: MPI_Abort).
+// The hot path only pays for a clock read and a short lock per wait.
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace cxr::dist {
+
+class Watchdog {
+  struct Wait {
+    std::string what;
+    std::chrono::steady_clock::time_point since;
+  };
+  using Waits = std::list<Wait>;
+
+ public:
+  // Called once, on the watchdog thread, with a sentence saying what timed out or failed. It is
+  // expected not to return (it ends the process); if it does, the watchdog stops watching.
+  using Expire = std::function<void(const std::string& why)>;
+  // A probe looks at work in flight and returns what is stuck or broken, or nothing. It runs on
+  // the watchdog thread with the current timeout.
+  using Probe = std::function<std::optional<std::string>(double timeout_s)>;
+
+  Watchdog(double timeout_s, Expire expire);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  void set_timeout(double seconds);
+  double timeout() const;
+  // Said in the message after what was waited for, e.g. "step 17 of epoch 2".
+  void set_context(std::string context);
+
+  // One bounded wait: from watch() until the Watch is destroyed.
+  class Watch {
+   public:
+    Watch(Watch&& other) noexcept;
+    Watch& operator=(Watch&&) = delete;
+    Watch(const Watch&) = delete;
+    ~Watch();
+
+   private:
+    friend class Watchdog;
+    Watch(Watchdog* owner, Waits::iterator it) : owner_(owner), it_(it) {}
+    Watchdog* owner_;
+    Waits::iterator it_;
+  };
+  [[nodiscard]] Watch watch(std::string what);
+
+  int add_probe(Probe probe);
+  void remove_probe(int id);  // after it returns, the probe no longer runs
+  void add_abort_hook(std::function<void()> hook);
+
+ private:
+  void run();
+  std::optional<std::string> check_locked(std::chrono::steady_clock::time_point now);
+
+  Expire expire_;
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  double timeout_s_;
+  std::string context_;
+  Waits waits_;
+  std::map<int, Probe> probes_;
+  int next_probe_ = 0;
+  std::list<std::function<void()>> abort_hooks_;
+  bool stop_ = false, expired_ = false;
+  std::thread thread_;
+};
+
+}  // namespace cxr::dist
