@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace cxr {
 namespace {
@@ -33,6 +34,14 @@ const TestHooks& test_hooks() {
     h.image_delay_ms = static_cast<int>(read_int("CXR_TEST_IMAGE_DELAY_MS", 0));
     h.kill_in_save = read_int("CXR_TEST_KILL_IN_SAVE", -1);
     if (const char* v = std::getenv("CXR_TEST_GRAD_FACTOR")) h.grad_factor = std::atof(v);
+    if (const char* v = std::getenv("CXR_TEST_DUMP_GRADS")) {
+      const std::string text = v;
+      const auto colon = text.find(':');
+      if (colon != std::string::npos) {
+        h.dump_grads_step = std::atoll(text.substr(0, colon).c_str());
+        h.dump_grads_file = text.substr(colon + 1);
+      }
+    }
     return h;
   }();
   return hooks;

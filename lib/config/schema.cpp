@@ -43,11 +43,13 @@ const Schema& project_schema() {
     s.add({"train.epochs", Type::Int, "50", 1, 100000, {}, "epochs"});
     s.add({"train.max_steps", Type::Int, "0", 0, 1.0e12, {}, "stop after this many optimizer steps in total (0: no limit)"});
     s.add({"train.batch_size", Type::Int, "16", 1, 65536, {}, "images per rank per step"});
-    s.add({"train.lr", Type::Float, "0.001", 0.0, 10.0, {}, "learning rate (Adam; the reference: 1e-3)"});
+    s.add({"train.lr", Type::Float, "0.001", 0.0, 10.0, {}, "learning rate (the reference: 1e-3 with Adam)"});
     s.add({"train.lr_scaling", Type::String, "none", {}, {}, {"none", "linear"},
            "linear: lr x global batch / train.reference_batch"});
     s.add({"train.reference_batch", Type::Int, "16", 1, 1.0e9, {}, "the global batch train.lr was tuned for"});
-    s.add({"train.weight_decay", Type::Float, "0.0", 0.0, 1.0, {}, "Adam weight decay"});
+    s.add({"train.optimizer", Type::String, "adam", {}, {}, {"adam", "sgd"}, "adam (the reference's) or sgd with momentum"});
+    s.add({"train.momentum", Type::Float, "0.9", 0.0, 0.999, {}, "sgd: momentum"});
+    s.add({"train.weight_decay", Type::Float, "0.0", 0.0, 1.0, {}, "L2 weight decay (added to the gradient)"});
     s.add({"train.loss", Type::String, "l1", {}, {}, {"l1", "mse", "l1_ssim"}, "training loss (the reference: l1)"});
     s.add({"train.ssim_weight", Type::Float, "0.16", 0.0, 1.0, {}, "l1_ssim: weight of (1 - SSIM)"});
     s.add({"train.schedule", Type::String, "constant", {}, {}, {"constant", "cosine", "step"}, "learning-rate schedule after warm-up"});

@@ -231,18 +231,18 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const auto c = x.size(1);
     const auto shape = std::vector<std::int64_t>{1, c, 1, 1};
     const torch::Tensor xf = x.to(torch::kFloat32);  // statistics in fp32, also under autocast
-    torch::Tensor sum_count = torch::cat({xf.sum({0, 2, 3}), torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+    const auto f64 = xf.options().dtype(torch::kFloat64);
+    torch::Tensor sum_count = torch::cat({xf.sum({0, 2, 3}, false, torch::kFloat64), torch::full({1}, static_cast<double>(x.numel() / c), f64)});
     if (comm) comm->all_reduce_sum(sum_count);
     const torch::Tensor count = sum_count.slice(0, c, c + 1);
-    const torch::Tensor mean = sum_count.slice(0, 0, c) / count;
+    const torch::Tensor mean = (sum_count.slice(0, 0, c) / count).to(torch::kFloat32);
     const torch::Tensor centred = xf - mean.view(shape);
-    torch::Tensor m2 = centred.square().sum({0, 2, 3});
+    torch::Tensor m2 = centred.square().sum({0, 2, 3}, false, torch::kFloat64);
     if (comm) comm->all_reduce_sum(m2);
-    const torch::Tensor var = m2 / count;
-    const torch::Tensor invstd = torch::rsqrt(var + eps);
+    const torch::Tensor invstd = torch::rsqrt(m2 / count + eps).to(torch::kFloat32);
     const torch::Tensor xhat = centred * invstd.view(shape);
     running_mean.mul_(1 - momentum).add_(mean * momentum);
-    running_var.mul_(1 - momentum).add_(m2 / (count - 1).clamp_min(1) * momentum);  // unbiased, as nn::BatchNorm2d
+    running_var.mul_(1 - momentum).add_((m2 / (count - 1).clamp_min(1)).to(torch::kFloat32) * momentum);  // unbiased, as nn::BatchNorm2d
     ctx->save_for_backward({xhat, invstd, weight, count});
     ctx->saved_data["comm"] = comm_slot;
     ctx->saved_data["dtype"] = static_cast<std::int64_t>(x.scalar_type());
@@ -256,12 +256,11 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const auto c = xhat.size(1);
     const auto shape = std::vector<std::int64_t>{1, c, 1, 1};
     const torch::Tensor g = grads[0].to(torch::kFloat32);
-    const torch::Tensor grad_bias = g.sum({0, 2, 3});
-    const torch::Tensor grad_weight = (g * xhat).sum({0, 2, 3});
-    torch::Tensor sums = torch::cat({grad_bias, grad_weight});
+    torch::Tensor sums = torch::cat({g.sum({0, 2, 3}, false, torch::kFloat64), (g * xhat).sum({0, 2, 3}, false, torch::kFloat64)});
+    const torch::Tensor grad_bias = sums.slice(0, 0, c).to(torch::kFloat32), grad_weight = sums.slice(0, c, 2 * c).to(torch::kFloat32);
     if (slot >= 0) dist::communicator_in_slot(slot).all_reduce_sum(sums);
-    const torch::Tensor mean_g = (sums.slice(0, 0, c) / count).view(shape);
-    const torch::Tensor mean_g_xhat = (sums.slice(0, c, 2 * c) / count).view(shape);
+    const torch::Tensor mean_g = (sums.slice(0, 0, c) / count).to(torch::kFloat32).view(shape);
+    const torch::Tensor mean_g_xhat = (sums.slice(0, c, 2 * c) / count).to(torch::kFloat32).view(shape);
     const torch::Tensor grad_x = (weight * invstd).view(shape) * (g - mean_g - xhat * mean_g_xhat);
     const auto dtype = static_cast<c10::ScalarType>(ctx->saved_data["dtype"].toInt());
     return {grad_x.to(dtype), grad_weight, grad_bias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),

@@ -48,9 +48,9 @@ double max_rss_mb() {
 }
 
 struct Settings {
-  std::string data_dir, run_dir, amp, loss, schedule, strategy;
+  std::string data_dir, run_dir, amp, loss, schedule, strategy, optimizer;
   std::int64_t epochs, max_steps, batch, val_every, checkpoint_every, keep_last, log_every, max_nonfinite, prefetch;
-  double lr, weight_decay, ssim_weight, warmup_epochs, step_gamma, grad_clip, bucket_mb;
+  double lr, momentum, weight_decay, ssim_weight, warmup_epochs, step_gamma, grad_clip, bucket_mb;
   std::int64_t step_epochs;
   bool overlap;
   models::ModelOptions model;
@@ -79,6 +79,8 @@ Settings read_settings(const config::Config& c, int world_size) {
   s.lr = c.get_float("train.lr");
   if (c.get_string("train.lr_scaling") == "linear")
     s.lr *= static_cast<double>(s.batch * world_size) / static_cast<double>(c.get_int("train.reference_batch"));
+  s.optimizer = c.get_string("train.optimizer");
+  s.momentum = c.get_float("train.momentum");
   s.weight_decay = c.get_float("train.weight_decay");
   s.ssim_weight = c.get_float("train.ssim_weight");
   s.warmup_epochs = c.get_float("train.warmup_epochs");
@@ -108,8 +110,16 @@ double learning_rate(const Settings& s, double epoch) {
   return s.lr;
 }
 
-void set_lr(torch::optim::Adam& opt, double lr) {
-  for (auto& group : opt.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+// Adam (the reference's), or SGD with momentum: its update is linear in the gradient, which makes
+// it the sharper instrument for comparing runs (Adam divides tiny gradients by their own size).
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const Settings& s, const std::vector<torch::Tensor>& params) {
+  if (s.optimizer == "sgd")
+    return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(s.lr).momentum(s.momentum).weight_decay(s.weight_decay));
+  return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
 }
 
 // Rank 0's parameters and buffers to every rank (at start and after resume; buffers every step
@@ -163,6 +173,16 @@ double validate(models::DenoiserImpl* model, const loader::Dataset& val, const S
   return totals[0].item<double>() / totals[1].item<double>();
 }
 
+// Test hook: the gradients every rank is about to apply, as float32 in parameter order.
+void dump_gradients(const std::vector<torch::Tensor>& params, const std::string& path) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : params) flat.push_back(p.grad().detach().to(torch::kCPU, torch::kFloat32).reshape({-1}));
+  const torch::Tensor all = torch::cat(flat).contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(static_cast<const char*>(all.data_ptr()), static_cast<std::streamsize>(all.numel() * 4));
+  if (!out) throw RuntimeError("cannot write " + path);
+}
+
 // A number that changes when any buffer (batch-norm running statistics) changes.
 double buffer_checksum(const models::DenoiserImpl& model) {
   double sum = 0;
@@ -200,7 +220,7 @@ void check_resumable(const CheckpointContent& c, const config::Config& config, i
     const auto it = before.find(key);
     if (it == before.end() || it->second == value) continue;
     const std::string change = key + " " + it->second + " -> " + value;
-    const bool defines_run = key.rfind("noise.", 0) == 0 || key == "seed" || key == "train.batch_size";
+    const bool defines_run = key.rfind("noise.", 0) == 0 || key == "seed" || key == "train.batch_size" || key == "train.optimizer";
     (defines_run ? fixed : changed) += (defines_run ? fixed : changed).empty() ? change : ", " + change;
   }
   if (!fixed.empty())
@@ -288,7 +308,8 @@ int run_training(dist::World& world, const config::Config& config) {
     for (auto& p : model->parameters())
       if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
   model->train();
-  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(s.lr).weight_decay(s.weight_decay));
+  const auto optimizer_ptr = make_optimizer(s, model->parameters());
+  torch::optim::Optimizer& optimizer = *optimizer_ptr;
   LossScaler scaler(s.amp == "fp16");
 
   // Data: every rank opens it itself (a node that cannot see the path fails here, and the ranks
@@ -317,10 +338,11 @@ int run_training(dist::World& world, const config::Config& config) {
   }));
   if (!resume_path.empty()) {
     dist::all_or_none(world, [&] {
+      // The guards first: an optimizer of another kind could not even load its state.
+      check_resumable(read_checkpoint(resume_path).content, config, world.size(), resume_path, root);
       const CheckpointContent c = load_checkpoint(resume_path, *model, &optimizer);
       state = c.state;
       scaler.load(c.state.loss_scale, c.state.scale_growth_tracker);
-      check_resumable(c, config, world.size(), resume_path, root);
     });
     model->to(device);  // loading copies into the existing (device) tensors; keep them there
     if (root) log::info(fmt::format("resuming from {} (epoch {}, step {} of it, global step {})", resume_path, state.epoch + 1,
@@ -466,6 +488,7 @@ int run_training(dist::World& world, const config::Config& config) {
       const auto t_comm = Clock::now();
       reducer.finish();
       const double comm_s = seconds_since(t_comm);
+      if (root && hooks.dump_grads_step == state.global_step + 1) dump_gradients(params, hooks.dump_grads_file);
       const auto t_optim = Clock::now();
       const bool finite = scaler.enabled() ? scaler.unscale(params) : grads_finite(params);
       if (finite) {
