@@ -7,6 +7,10 @@
 #   CXR_LAUNCH      srun (default) or mpirun
 #   CXR_SRUN_MPI    srun's MPI plugin (default pmix; falls back to what `srun --mpi=list` offers)
 #   CXR_CPU_BIND    srun CPU binding (default: --cpu-bind=cores)
+#
+# A rank that dies ends the job: srun runs with --kill-on-bad-exit=1 (whatever the site's
+# KillOnBadExit), mpirun does so by default; a rank that stalls is ended by the tools' own
+# collective timeout (dist.timeout_s). docs/RELIABILITY.md has the measured figures.
 
 CXR_HOME=${CXR_HOME:-${SLURM_SUBMIT_DIR:-$PWD}}
 CXR_BUILD=${CXR_BUILD:-$CXR_HOME/build}
@@ -68,7 +72,7 @@ cxr_command() {
     CXR_CMD=(mpirun -n "${SLURM_NTASKS:-1}" "${tool_words[@]}" "$@")
   else
     # shellcheck disable=SC2206
-    CXR_CMD=(srun --mpi="$(cxr_srun_mpi)" $CXR_CPU_BIND "${tool_words[@]}" "$@")
+    CXR_CMD=(srun --mpi="$(cxr_srun_mpi)" --kill-on-bad-exit=1 $CXR_CPU_BIND "${tool_words[@]}" "$@")
   fi
   echo "[$(date +%T)] launch: ${CXR_LAUNCH} ${SLURM_NTASKS:-1} task(s): ${CXR_CMD[*]}"
 }

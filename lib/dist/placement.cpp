@@ -32,24 +32,41 @@ void check_one_rank_per_device(const std::vector<std::string>& ids, const std::s
   }
 }
 
-ThreadBudget thread_budget(int configured, const char* omp_num_threads, int affinity_cpus, int ranks_sharing_mask, bool cuda) {
+namespace {
+
+// The first number of an OpenMP-style count ("4", or "4,2" for nested levels); InputError
+// naming the variable when it is not a positive number.
+int positive_count(const char* name, const char* text) {
+  char* end = nullptr;
+  const long n = std::strtol(text, &end, 10);
+  if (n < 1 || end == text || (*end != '\0' && *end != ','))
+    throw InputError(std::string(name) + "='" + text + "' is not a positive number of threads");
+  return static_cast<int>(n);
+}
+
+}  // namespace
+
+ThreadBudget thread_budget(int configured, const char* omp_num_threads, int affinity_cpus, int ranks_sharing_mask, bool cuda,
+                           const char* slurm_cpus_per_task) {
   ThreadBudget b;
   if (configured > 0) {
     b.cpus = configured;
     b.source = "train.threads";
   } else if (omp_num_threads && *omp_num_threads) {
-    // OpenMP allows a list for nested levels ("4,2"): the first level is ours.
-    char* end = nullptr;
-    const long n = std::strtol(omp_num_threads, &end, 10);
-    if (n < 1 || end == omp_num_threads || (*end != '\0' && *end != ','))
-      throw InputError(std::string("OMP_NUM_THREADS='") + omp_num_threads + "' is not a positive number of threads");
-    b.cpus = static_cast<int>(n);
+    b.cpus = positive_count("OMP_NUM_THREADS", omp_num_threads);  // "4,2" (nested levels): the first is ours
     b.source = "OMP_NUM_THREADS";
   } else {
     const int sharing = std::max(1, ranks_sharing_mask);
     b.cpus = std::max(1, affinity_cpus / sharing);
     b.source = sharing > 1 ? fmt::format("CPU affinity: {} CPUs shared by {} ranks", affinity_cpus, sharing)
                            : fmt::format("CPU affinity: {} CPUs", affinity_cpus);
+    if (slurm_cpus_per_task && *slurm_cpus_per_task) {
+      const int allocated = positive_count("SLURM_CPUS_PER_TASK", slurm_cpus_per_task);
+      if (allocated < b.cpus) {
+        b.cpus = allocated;
+        b.source = fmt::format("SLURM_CPUS_PER_TASK; {}", b.source);
+      }
+    }
   }
   if (cuda) {
     b.intra_op = 1;

@@ -28,10 +28,13 @@ struct ThreadBudget {
 // The CPUs of a rank: `configured` (train.threads) when > 0; else OMP_NUM_THREADS when set
 // (`omp_num_threads`, may be null; its first number counts); else the CPUs of the process's
 // affinity mask, shared by the `ranks_sharing_mask` local ranks that have the same mask (an
-// unbound mpirun gives every rank the whole node). They are then split: on CPUs the convolutions
-// get nearly all (the noise of an image costs ~1 ms against seconds of training) and the loader
-// one thread per 8 CPUs; on a GPU the host's work is the loader's, so it gets all but one.
-ThreadBudget thread_budget(int configured, const char* omp_num_threads, int affinity_cpus, int ranks_sharing_mask, bool cuda);
+// unbound mpirun gives every rank the whole node), and at most SLURM_CPUS_PER_TASK
+// (`slurm_cpus_per_task`, may be null) where Slurm allocates CPUs without binding tasks to them.
+// They are then split: on CPUs the convolutions get nearly all (the noise of an image costs ~1 ms
+// against seconds of training) and the loader one thread per 8 CPUs; on a GPU the host's work is
+// the loader's, so it gets all but one.
+ThreadBudget thread_budget(int configured, const char* omp_num_threads, int affinity_cpus, int ranks_sharing_mask, bool cuda,
+                           const char* slurm_cpus_per_task = nullptr);
 
 // The CPUs this process may run on (sched_getaffinity): a canonical list ("0-3,8") and a count.
 std::string affinity_list();

@@ -241,7 +241,8 @@ dist::ThreadBudget choose_threads(const dist::World& world, std::int64_t configu
   const auto masks = world.node_all_gather(mask);
   const auto sharing = static_cast<int>(std::count(masks.begin(), masks.end(), mask));
   const auto budget = dist::all_or_none(world, [&] {
-    return dist::thread_budget(static_cast<int>(configured), std::getenv("OMP_NUM_THREADS"), dist::affinity_count(), sharing, cuda);
+    return dist::thread_budget(static_cast<int>(configured), std::getenv("OMP_NUM_THREADS"), dist::affinity_count(), sharing, cuda,
+                               std::getenv("SLURM_CPUS_PER_TASK"));
   });
   const std::string line = fmt::format("{}: {} rank(s); local rank 0 may run on CPUs {} and uses {} ({}): {} intra-op + {} noise thread(s)",
                                        world.host(), world.local_size(), mask, budget.cpus, budget.source, budget.intra_op,

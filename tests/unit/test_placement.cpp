@@ -86,6 +86,13 @@ TEST_SUITE("placement") {
     CHECK(thread_budget(0, "", 16, 1, false).cpus == 16);
     CHECK(CXR_ERROR_OF(thread_budget(0, "lots", 16, 1, false)).find("OMP_NUM_THREADS='lots'") != std::string::npos);
     CHECK_THROWS_AS(thread_budget(0, "0", 16, 1, false), cxr::InputError);
+    // Slurm allocates CPUs without binding (TaskPlugin=task/none): --cpus-per-task caps the mask.
+    b = thread_budget(0, nullptr, 2, 1, false, "1");
+    CHECK(b.cpus == 1);
+    CHECK(b.source.find("SLURM_CPUS_PER_TASK") != std::string::npos);
+    CHECK(thread_budget(0, nullptr, 2, 1, false, "8").cpus == 2);  // never more than the mask
+    CHECK(thread_budget(0, "4", 2, 1, false, "1").cpus == 4);      // OMP_NUM_THREADS is the user's word
+    CHECK_THROWS_AS(thread_budget(0, nullptr, 2, 1, false, "x"), cxr::InputError);
     // train.threads wins over both.
     b = thread_budget(2, "3", 16, 1, false);
     CHECK(b.cpus == 2);
