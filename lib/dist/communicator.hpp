@@ -37,8 +37,9 @@ class Communicator {
 std::shared_ptr<Communicator> make_mpi_communicator(const World& world);
 
 // NCCL for CUDA tensors: unique id from rank 0 over MPI, cudaSetDevice(device), then
-// ncclCommInitRank. Throws RuntimeError when this build has no NCCL.
-std::shared_ptr<Communicator> make_nccl_communicator(const World& world, int device);
+// ncclCommInitRank. Its collectives are watched by `watchdog` (default: the world's). Throws
+// RuntimeError when this build has no NCCL.
+std::shared_ptr<Communicator> make_nccl_communicator(const World& world, int device, Watchdog* watchdog = nullptr);
 
 // Autograd functions keep IValues, not pointers: a communicator is kept in a slot, and its
 // number finds it again in backward (synchronised batch norm).

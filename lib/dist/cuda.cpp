@@ -5,6 +5,7 @@
 
 #ifdef CXR_HAVE_NCCL
 #include <c10/cuda/CUDACachingAllocator.h>
+#include <ATen/cuda/Sleep.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <cuda_runtime.h>
 #endif
@@ -31,6 +32,7 @@ std::string cuda_device_names() {
   }
   return out;
 }
+void cuda_busy_wait(std::int64_t cycles) { at::cuda::sleep(cycles); }
 std::string cuda_device_uuid(int device) {
   cudaDeviceProp p{};
   if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return fmt::format("cuda:{} (no properties)", device);
@@ -44,6 +46,7 @@ std::string cuda_device_uuid(int device) {
 #else
 std::string cuda_device_names() { return ""; }
 std::string cuda_device_uuid(int) { return ""; }
+void cuda_busy_wait(std::int64_t) { throw RuntimeError("this build has no CUDA support"); }
 bool cuda_build() { return false; }
 void select_cuda_device(int) { throw RuntimeError("this build has no CUDA support"); }
 double cuda_peak_memory_mb(int) { return 0.0; }
@@ -73,7 +76,7 @@ torch::Device choose_device(const std::string& want) {
   return cuda_device(pick_visible_device(0, static_cast<int>(torch::cuda::device_count())));
 }
 
-torch::Device choose_device(const std::string& want, const World& world) {
+torch::Device choose_device(const std::string& want, const World& world, bool one_rank_per_device) {
   // Each rank picks on its own; the ranks of a node then compare the physical devices picked
   // (a UUID is the same whichever task sees the device, whatever its index there).
   std::optional<Failure> failure;
@@ -88,7 +91,7 @@ torch::Device choose_device(const std::string& want, const World& world) {
     failure = failure_of(std::current_exception());
   }
   const auto picked = world.node_all_gather(uuid);
-  if (!failure) {
+  if (!failure && one_rank_per_device) {
     try {
       check_one_rank_per_device(picked, world.host());
     } catch (...) {

@@ -14,14 +14,16 @@ void select_cuda_device(int device);   // cudaSetDevice (RuntimeError without CU
 double cuda_peak_memory_mb(int device);  // peak allocated by LibTorch's caching allocator, MB
 std::string cuda_device_names();         // "  cuda:0  NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90\n" per device
 std::string cuda_device_uuid(int device);  // "GPU-xxxxxxxx-...": the same whichever task sees it
+void cuda_busy_wait(std::int64_t cycles);  // keeps the current stream busy (tests: a collective that cannot finish yet)
 
 // The device a process computes on: "cpu", "cuda" (InputError if there is none or the build
 // lacks CUDA support), or "auto" (CUDA when both are there). On CUDA it takes the device
 // dist::pick_visible_device chooses and makes it current. For one process (cxr-denoise).
 torch::Device choose_device(const std::string& want);
 
-// The same for one rank of an MPI job, collective: the ranks of each node compare the physical
-// GPUs they picked, refuse to share one (dist::check_one_rank_per_device), and all ranks agree.
-torch::Device choose_device(const std::string& want, const World& world);
+// The same for one rank of an MPI job, collective. With `one_rank_per_device` (training: NCCL
+// allows one rank per GPU) the ranks of each node compare the physical GPUs they picked and
+// refuse to share one (dist::check_one_rank_per_device); all ranks agree on the outcome.
+torch::Device choose_device(const std::string& want, const World& world, bool one_rank_per_device);
 
 }  // namespace cxr::dist

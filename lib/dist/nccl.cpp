@@ -29,7 +29,7 @@
 namespace cxr::dist {
 
 #ifndef CXR_HAVE_NCCL
-std::shared_ptr<Communicator> make_nccl_communicator(const World&, int) {
+std::shared_ptr<Communicator> make_nccl_communicator(const World&, int, Watchdog*) {
   throw RuntimeError("this build of cxr-denoise has no NCCL backend: it was built against a LibTorch without CUDA "
                      "(rebuild with a CUDA LibTorch, for example the PyPI torch wheel's)");
 }
@@ -87,8 +87,8 @@ class NcclWork : public Work {
 
 class NcclCommunicator : public Communicator {
  public:
-  NcclCommunicator(const World& world, int device)
-      : rank_(world.rank()), size_(world.size()), device_(device), watchdog_(world.watchdog()),
+  NcclCommunicator(const World& world, int device, Watchdog& watchdog)
+      : rank_(world.rank()), size_(world.size()), device_(device), watchdog_(watchdog),
         side_(c10::cuda::getStreamFromPool(true, device)) {
     CXR_CUDA(cudaSetDevice(device));  // before ncclCommInitRank: the communicator binds to it
     ncclUniqueId id;
@@ -210,8 +210,8 @@ class NcclCommunicator : public Communicator {
 
 }  // namespace
 
-std::shared_ptr<Communicator> make_nccl_communicator(const World& world, int device) {
-  return std::make_shared<NcclCommunicator>(world, device);
+std::shared_ptr<Communicator> make_nccl_communicator(const World& world, int device, Watchdog* watchdog) {
+  return std::make_shared<NcclCommunicator>(world, device, watchdog ? *watchdog : world.watchdog());
 }
 #endif
 

@@ -104,7 +104,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
     content = train::load_checkpoint(ckpt, *model, nullptr);
   });
   const double noise_mean = cfg.get_float("noise.mean");
-  const torch::Device device = dist::choose_device(o.device, world);
+  const torch::Device device = dist::choose_device(o.device, world, /*one_rank_per_device=*/false);  // no NCCL: ranks may share a GPU
   if (device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setAllowTF32CuBLAS(false);

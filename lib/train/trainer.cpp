@@ -268,7 +268,7 @@ int run_training(dist::World& world, const config::Config& config) {
 
   // Device: one per rank, the one dist::pick_visible_device gives it (one process per GPU);
   // CPU otherwise. Then the CPU threads, from the task's CPU set.
-  const torch::Device device = dist::choose_device(config.get_string("train.device"), world);
+  const torch::Device device = dist::choose_device(config.get_string("train.device"), world, /*one_rank_per_device=*/true);
   const bool cuda = device.is_cuda();
   const int device_index = cuda ? device.index() : -1;
   const dist::ThreadBudget threads = choose_threads(world, config.get_int("train.threads"), cuda);

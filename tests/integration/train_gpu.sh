@@ -58,7 +58,7 @@ gpus=$(echo "$devices" | sed -n 's/^CUDA devices: //p')
 if [ "$gpus" -eq 1 ]; then
   # (timeout: a launcher that hangs on an unusual machine fails this test in 2 minutes, not the
   # GPU check's whole time.)
-  expect_exit 2 "2 ranks on .* share 1 GPU" timeout 120 "$CXR_MPIEXEC" -n 2 $CXR_MPIEXEC_FLAGS \
+  expect_exit 2 "local ranks 0, 1 on .* would share GPU" timeout 120 "$CXR_MPIEXEC" -n 2 $CXR_MPIEXEC_FLAGS \
     "$train" "${gpu[@]}" --epochs 1 --batch-size 4 --run-dir "$CXR_TMP/crowded"
 fi
 echo "train_gpu: all checks passed"

@@ -6,6 +6,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -13,6 +16,7 @@
 
 #include "dist/communicator.hpp"
 #include "dist/cuda.hpp"
+#include "dist/watchdog.hpp"
 #include "dist/world.hpp"
 #include "helpers.hpp"
 #include "models/models.hpp"
@@ -100,6 +104,28 @@ TEST_SUITE("gpu") {
     // Host tensors are refused with a message naming the device expected.
     torch::Tensor host = torch::ones({3});
     CHECK(CXR_ERROR_OF(comm->all_reduce_sum(host)).find("expected cuda:0") != std::string::npos);
+  }
+
+  TEST_CASE("an NCCL collective that cannot finish is reported by the watchdog, which aborts the communicator") {
+    if (!gpu_or_skip()) return;
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::string why;
+    dist::Watchdog watchdog(0.5, [&](const std::string& w) {
+      std::lock_guard<std::mutex> lock(mutex);
+      why = w;
+      cv.notify_all();
+    });
+    {
+      auto comm = dist::make_nccl_communicator(test_world(), 0, &watchdog);
+      torch::Tensor t = torch::ones({1024}, torch::TensorOptions().device(kGpu));
+      dist::cuda_busy_wait(static_cast<std::int64_t>(1) << 33);  // seconds of GPU cycles before the broadcast can run
+      comm->broadcast(t, 0);
+      std::unique_lock<std::mutex> lock(mutex);
+      cv.wait_for(lock, std::chrono::seconds(20), [&] { return !why.empty(); });
+      CHECK(why.find("ncclBroadcast of 1024 Float values on cuda:0 has not finished after") != std::string::npos);
+      torch::cuda::synchronize();
+    }
   }
 
   TEST_CASE("a forward pass agrees on CPU and GPU, channels-last included; fp16/bf16 autocast stays close") {
