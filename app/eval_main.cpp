@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     app.add_option("--noise-seed", o.noise_seed, "seed of the test noise (keep it fixed to compare runs)");
     app.add_option("--timeout", o.timeout_s, "dist.timeout_s: seconds any rank may wait in a collective before it aborts the job")
         ->check(CLI::Range(1.0, 1.0e6));
-    if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
+    if (auto code = cxr::dist::parse_command_line(world, app, argc, argv)) return *code;
     return cxr::eval::run_evaluation(world, o);
   });
 }

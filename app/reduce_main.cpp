@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
     app.add_flag("--training-only", o.training_only, "runs without cxr-eval results: training statistics and scaling only");
     app.add_option("--timeout", o.timeout_s, "dist.timeout_s: seconds any rank may wait in a collective before it aborts the job")
         ->check(CLI::Range(1.0, 1.0e6));
-    if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
+    if (auto code = cxr::dist::parse_command_line(world, app, argc, argv)) return *code;
     o.plots = !no_plots;
     return cxr::report::run_reduce(world, o);
   });

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     app.add_option("--seed", seed, "seed (seed)");
     app.add_option("--max-steps", max_steps, "stop after this many steps in total (train.max_steps)");
     app.add_option("overrides", overrides, "config overrides, key.sub=value");
-    if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
+    if (auto code = cxr::dist::parse_command_line(world, app, argc, argv)) return *code;
 
     // Every rank reads the same files and flags: they agree on the result (an error prints once).
     const cxr::config::Config config = cxr::dist::all_or_none(world, [&] {

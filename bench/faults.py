@@ -170,9 +170,16 @@ class Bench:
 
     # --- after the fault ----------------------------------------------------------------------
     def resume_equals_reference(self, launcher, run_dir):
+        """Reruns the same command: it must resume from the last checkpoint (and say so) and end
+        with the uninterrupted run's parameters, bit for bit."""
+        last = self.checkpoint_step(run_dir)
         rc, _, err = self.launch(launcher, self.args(run_dir))
         if rc != 0:
             log(f"    the resumed run failed (exit {rc}):\n{err[-2000:]}")
+            return False
+        said = f"resuming from {run_dir}/checkpoints/step-{last:08d}.pt"
+        if last > 0 and said not in err:
+            log(f"    the rerun did not say '{said}'")
             return False
         d = subprocess.run([self.inspect, "--diff", self.reference, run_dir, "--tolerance", "0"], env=self.env,
                            capture_output=True, text=True)
@@ -225,9 +232,11 @@ class Bench:
             time.sleep(0.01)
         fault = time.time()
         seconds, rc, err = self.finish(p, fault, 120)
-        lost = (step - self.checkpoint_step(run)) / self.steps_per_epoch
+        published = self.checkpoint_step(run)
+        lost = (step - published) / self.steps_per_epoch
+        problem = None if published == step - self.steps_per_epoch else f"latest names step {published}, not the previous checkpoint"
         return dict(seconds=seconds, exit=rc, stderr=err, expect=[r"(process rank|task) 0\b.*(signal 9|Killed)"], lost=lost,
-                    resumed=self.resume_equals_reference(launcher, run), note=f"checkpoint of step {step}")
+                    resumed=self.resume_equals_reference(launcher, run), note=f"checkpoint of step {step}", problem=problem)
 
     def stall(self, launcher, trial):
         run = os.path.join(self.work, f"stall-{launcher}-{trial}")
@@ -270,6 +279,8 @@ def judge(r):
     if "ok" in r:
         return r["ok"], "" if r["ok"] else r.get("note", "")
     limit = r.get("limit", 60)
+    if r.get("problem"):
+        return False, r["problem"]
     if r["seconds"] is None:
         return False, "hung or never reached the fault"
     if r["exit"] == 0:

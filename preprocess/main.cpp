@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     app.add_option("--limit", limit, "process at most N images (preprocess.limit, default all)");
     app.add_flag("--force", options.force, "rebuild every shard, even complete ones, and replace another run's dataset");
     app.add_option("overrides", overrides, "config overrides, key.sub=value");
-    if (auto code = cxr::parse_command_line(app, argc, argv, world.is_root())) return *code;
+    if (auto code = cxr::dist::parse_command_line(world, app, argc, argv)) return *code;
 
     // Every rank reads the same files and flags: they agree on the result (an error prints once).
     const cxr::config::Config config = cxr::dist::all_or_none(world, [&] {

@@ -40,7 +40,7 @@ int run_tool(const std::function<int()>& body) {
 
 void add_version_flag(CLI::App& app) { app.set_version_flag("--version", version_string()); }
 
-std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, bool print) {
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, bool print, std::string* error) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -53,7 +53,9 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, bool
     if (print) std::cout << version_string() << "\n";
     return 0;
   } catch (const CLI::ParseError& e) {
-    if (print) std::cerr << app.get_name() << ": " << e.what() << "\nRun with --help for usage.\n";
+    const std::string message = app.get_name() + ": " + e.what() + "\nRun with --help for usage.";
+    if (error) *error = message;
+    else if (print) std::cerr << message << "\n";
     return 2;
   }
   return std::nullopt;

@@ -18,8 +18,10 @@ void setup_logging(const std::string& tool, int rank = 0, int size = 1);
 void add_version_flag(CLI::App& app);
 
 // Parses the command line. Returns an exit code when the tool should stop now (--help,
-// --version: 0; a bad flag: 2, after printing the error when `print` is set), nothing otherwise.
-std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, bool print = true);
+// --version: 0; a bad flag: 2), nothing otherwise. Help and version are printed when `print` is
+// set; a bad flag's message too, unless `error` is given: then it is stored there instead (MPI
+// tools agree on it first: dist::parse_command_line).
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv, bool print = true, std::string* error = nullptr);
 
 // "cxr-denoise X.Y.Z (LibTorch A.B.C)".
 std::string version_string();

@@ -2,6 +2,8 @@
 
 #include <mpi.h>
 
+#include <exception>
+
 #include "common/error.hpp"
 
 namespace cxr::dist {
@@ -35,7 +37,11 @@ class MpiWork : public Work {
     const auto watch = watchdog_.watch(what_);
     MPI_Wait(&request_, MPI_STATUS_IGNORE);
   }
-  ~MpiWork() override { wait(); }
+  // Unwinding from an error, peers may never complete the collective: leave the request (the
+  // job is about to end) rather than wait for ever.
+  ~MpiWork() override {
+    if (std::uncaught_exceptions() == 0) wait();
+  }
 
  private:
   MPI_Request request_;
@@ -47,6 +53,7 @@ class MpiCommunicator : public Communicator {
  public:
   explicit MpiCommunicator(const World& world) : rank_(world.rank()), size_(world.size()), watchdog_(world.watchdog()) {
     // A communicator of our own, so tensor collectives never match host collectives by accident.
+    const auto watch = watchdog_.watch("MPI_Comm_dup");
     MPI_Comm_dup(world.comm(), &comm_);
   }
   ~MpiCommunicator() override {
@@ -83,8 +90,9 @@ class MpiCommunicator : public Communicator {
   MPI_Comm comm_ = MPI_COMM_NULL;
 };
 
-std::vector<std::shared_ptr<Communicator>>& slots() {
-  static std::vector<std::shared_ptr<Communicator>> s;
+// Weak: a communicator dies with its owner (the trainer), before the World and its watchdog.
+std::vector<std::weak_ptr<Communicator>>& slots() {
+  static std::vector<std::weak_ptr<Communicator>> s;
   return s;
 }
 
@@ -95,11 +103,15 @@ std::shared_ptr<Communicator> make_mpi_communicator(const World& world) { return
 std::int64_t autograd_slot(const std::shared_ptr<Communicator>& comm) {
   auto& s = slots();
   for (std::size_t i = 0; i < s.size(); ++i)
-    if (s[i] == comm) return static_cast<std::int64_t>(i);
+    if (s[i].lock() == comm) return static_cast<std::int64_t>(i);
   s.push_back(comm);
   return static_cast<std::int64_t>(s.size() - 1);
 }
 
-Communicator& communicator_in_slot(std::int64_t slot) { return *slots().at(static_cast<std::size_t>(slot)); }
+Communicator& communicator_in_slot(std::int64_t slot) {
+  const auto comm = slots().at(static_cast<std::size_t>(slot)).lock();
+  if (!comm) throw RuntimeError("a synchronised batch norm outlived its communicator");
+  return *comm;  // its owner keeps it alive while the model runs
+}
 
 }  // namespace cxr::dist

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <exception>
 #include <list>
 #include <mutex>
 #endif
@@ -99,13 +100,15 @@ class NcclCommunicator : public Communicator {
       check(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
     }
     probe_ = watchdog_.add_probe([this](double timeout_s) { return probe(timeout_s); });
-    watchdog_.add_abort_hook([this] { abort_communicator(); });
+    hook_ = watchdog_.add_abort_hook([this] { abort_communicator(); });
   }
   ~NcclCommunicator() override {
     watchdog_.remove_probe(probe_);
+    watchdog_.remove_abort_hook(hook_);
     std::lock_guard<std::mutex> lock(mutex_);
     in_flight_.clear();
-    if (comm_) ncclCommDestroy(comm_);
+    // Unwinding from an error, peers may never join a destroy (it synchronises): abort instead.
+    if (comm_) std::uncaught_exceptions() > 0 ? ncclCommAbort(comm_) : ncclCommDestroy(comm_);
     comm_ = nullptr;
   }
   int rank() const override { return rank_; }
@@ -205,7 +208,7 @@ class NcclCommunicator : public Communicator {
   c10::cuda::CUDAStream side_;
   std::mutex mutex_;
   std::list<InFlight> in_flight_;
-  int probe_ = -1;
+  int probe_ = -1, hook_ = -1;
 };
 
 }  // namespace

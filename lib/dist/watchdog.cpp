@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <future>
+#include <memory>
+#include <vector>
 
 namespace cxr::dist {
 
 using Clock = std::chrono::steady_clock;
 
-Watchdog::Watchdog(double timeout_s, Expire expire) : expire_(std::move(expire)), timeout_s_(timeout_s) {
+Watchdog::Watchdog(double timeout_s, Report report, End end)
+    : report_(std::move(report)), end_(std::move(end)), timeout_s_(timeout_s) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -54,37 +58,68 @@ Watchdog::Watch::~Watch() {
 }
 
 int Watchdog::add_probe(Probe probe) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  probes_[next_probe_] = std::move(probe);
-  return next_probe_++;
+  std::lock_guard<std::mutex> lock(probe_mutex_);
+  probes_[next_id_] = std::move(probe);
+  return next_id_++;
 }
 
 void Watchdog::remove_probe(int id) {
-  std::lock_guard<std::mutex> lock(mutex_);  // probes run under this lock: none is running now
+  std::lock_guard<std::mutex> lock(probe_mutex_);  // probes run under this lock: none is running now
   probes_.erase(id);
 }
 
-void Watchdog::add_abort_hook(std::function<void()> hook) {
+int Watchdog::add_abort_hook(std::function<void()> hook) {
   std::lock_guard<std::mutex> lock(mutex_);
-  abort_hooks_.push_back(std::move(hook));
+  abort_hooks_[next_id_] = std::move(hook);
+  return next_id_++;
 }
 
-// The oldest wait past the timeout, or a probe's report.
-std::optional<std::string> Watchdog::check_locked(Clock::time_point now) {
+void Watchdog::remove_abort_hook(int id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  abort_hooks_.erase(id);
+}
+
+// The oldest wait past the timeout.
+std::optional<std::string> Watchdog::check_waits_locked(Clock::time_point now) const {
   const Wait* oldest = nullptr;
   for (const auto& w : waits_)
     if (!oldest || w.since < oldest->since) oldest = &w;
-  const std::string during = context_.empty() ? "" : " (" + context_ + ")";
-  if (oldest) {
-    const double waited = std::chrono::duration<double>(now - oldest->since).count();
-    if (waited > timeout_s_)
-      return fmt::format("{}{} has not finished after {:.1f} s (dist.timeout_s = {:g}): a peer rank died, hangs or "
-                         "never reached this collective",
-                         oldest->what, during, waited, timeout_s_);
-  }
+  if (!oldest) return std::nullopt;
+  const double waited = std::chrono::duration<double>(now - oldest->since).count();
+  if (waited <= timeout_s_) return std::nullopt;
+  return fmt::format("{} has not finished after {:.1f} s (dist.timeout_s = {:g}): a peer rank died, hangs or never "
+                     "reached this collective",
+                     oldest->what, waited, timeout_s_);
+}
+
+// A probe's report (the timeout read under the main lock, the probes run under their own).
+std::optional<std::string> Watchdog::check_probes() {
+  const double timeout = this->timeout();
+  std::lock_guard<std::mutex> lock(probe_mutex_);
   for (auto& [id, probe] : probes_)
-    if (auto report = probe(timeout_s_)) return *report + during;
+    if (auto report = probe(timeout)) return report;
   return std::nullopt;
+}
+
+// Say why first (an abort hook may hang: ncclCommAbort waits on its peers in some NCCL
+// versions), then give the hooks a bounded time on a thread of their own, then end the job.
+void Watchdog::expire(const std::string& why) {
+  std::vector<std::function<void()>> hooks;
+  std::string context;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, hook] : abort_hooks_) hooks.push_back(hook);
+    context = context_;
+  }
+  report_(context.empty() ? why : why + " [during " + context + "]");
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  std::thread([hooks, done] {
+    for (const auto& hook : hooks) hook();
+    done->set_value();
+  }).detach();
+  finished.wait_for(std::chrono::duration<double>(kHookSeconds));
+  end_();
 }
 
 void Watchdog::run() {
@@ -94,14 +129,12 @@ void Watchdog::run() {
     const double interval = std::clamp(timeout_s_ / 10, 0.05, 1.0);
     cv_.wait_for(lock, std::chrono::duration<double>(interval));
     if (stop_) break;
-    auto report = check_locked(Clock::now());
-    if (!report) continue;
-    expired_ = true;
-    const auto hooks = abort_hooks_;
-    lock.unlock();  // the hooks and expire may take time; the main thread may still be waiting
-    for (const auto& hook : hooks) hook();
-    expire_(*report);
+    std::optional<std::string> why = check_waits_locked(Clock::now());
+    lock.unlock();  // probes, hooks and the report may take time: the main thread keeps its watches
+    if (!why) why = check_probes();
+    if (why) expire(*why);
     lock.lock();
+    if (why) expired_ = true;
   }
 }
 

@@ -5,9 +5,10 @@
 // Code that blocks in a collective holds a Watch for as long as it waits. Work that runs on its
 // own (an NCCL collective on a GPU stream) is checked by a probe. A background thread looks at
 // both a few times per timeout: when a wait has outlived the timeout, or a probe reports a
-// failure, it runs the abort hooks (ncclCommAbort, so that GPU streams blocked in NCCL end) and
-// then `expire`, which prints what this rank was waiting for and ends the job (World: MPI_Abort).
-// The hot path only pays for a clock read and a short lock per wait.
+// failure, it first `report`s what this rank was waiting for, then runs the abort hooks
+// (ncclCommAbort, so that GPU streams blocked in NCCL end; given at most kHookSeconds, since an
+// abort can itself hang), then `end`s the job (World: MPI_Abort). The hot path only pays for a
+// clock read and a short lock per wait; probes run under a lock of their own.
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -28,14 +29,17 @@ class Watchdog {
   using Waits = std::list<Wait>;
 
  public:
-  // Called once, on the watchdog thread, with a sentence saying what timed out or failed. It is
-  // expected not to return (it ends the process); if it does, the watchdog stops watching.
-  using Expire = std::function<void(const std::string& why)>;
+  // Called once, on the watchdog thread, with a sentence saying what timed out or failed.
+  using Report = std::function<void(const std::string& why)>;
+  // Called after the report and the abort hooks; expected not to return (it ends the process).
+  // If it does, the watchdog stops watching.
+  using End = std::function<void()>;
+  static constexpr double kHookSeconds = 10;
   // A probe looks at work in flight and returns what is stuck or broken, or nothing. It runs on
   // the watchdog thread with the current timeout.
   using Probe = std::function<std::optional<std::string>(double timeout_s)>;
 
-  Watchdog(double timeout_s, Expire expire);
+  Watchdog(double timeout_s, Report report, End end);
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -63,21 +67,26 @@ class Watchdog {
 
   int add_probe(Probe probe);
   void remove_probe(int id);  // after it returns, the probe no longer runs
-  void add_abort_hook(std::function<void()> hook);
+  int add_abort_hook(std::function<void()> hook);
+  void remove_abort_hook(int id);
 
  private:
   void run();
-  std::optional<std::string> check_locked(std::chrono::steady_clock::time_point now);
+  std::optional<std::string> check_waits_locked(std::chrono::steady_clock::time_point now) const;
+  std::optional<std::string> check_probes();
+  void expire(const std::string& why);
 
-  Expire expire_;
-  mutable std::mutex mutex_;
+  Report report_;
+  End end_;
+  mutable std::mutex mutex_;       // waits, timeout, context, hooks
+  std::mutex probe_mutex_;         // probes (held while they run)
   std::condition_variable cv_;
   double timeout_s_;
   std::string context_;
   Waits waits_;
   std::map<int, Probe> probes_;
-  int next_probe_ = 0;
-  std::list<std::function<void()>> abort_hooks_;
+  std::map<int, std::function<void()>> abort_hooks_;
+  int next_id_ = 0;
   bool stop_ = false, expired_ = false;
   std::thread thread_;
 };

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -96,24 +97,31 @@ World::World(int* argc, char*** argv) {
     std::exit(kExitUsage);
   }
 
-  watchdog_ = std::make_unique<Watchdog>(kDefaultTimeoutS, [this](const std::string& why) {
-    std::cerr << "error on rank " << rank_ << " of " << size_ << " (" << host_ << "): " << why
-              << "\nAborting the whole job so that no rank waits forever.\n";
-    std::cerr.flush();
-    // Without MPI_THREAD_MULTIPLE this thread may not call MPI: ending the process makes the
-    // launcher (mpirun; srun --kill-on-bad-exit) end the others.
-    if (thread_level_ >= MPI_THREAD_MULTIPLE) MPI_Abort(MPI_COMM_WORLD, kExitFailure);
-    std::_Exit(kExitFailure);
-  });
+  watchdog_ = std::make_unique<Watchdog>(
+      kDefaultTimeoutS,
+      [this](const std::string& why) {
+        std::cerr << "error on rank " << rank_ << " of " << size_ << " (" << host_ << "): " << why
+                  << "\nAborting the whole job so that no rank waits forever.\n";
+        std::cerr.flush();
+      },
+      [this] {
+        // Without MPI_THREAD_MULTIPLE this thread may not call MPI: ending the process makes the
+        // launcher (mpirun; srun --kill-on-bad-exit) end the others.
+        if (thread_level_ >= MPI_THREAD_MULTIPLE) MPI_Abort(MPI_COMM_WORLD, kExitFailure);
+        std::_Exit(kExitFailure);
+      });
 }
 
 World::~World() {
-  watchdog_.reset();
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (finalized) return;
-  MPI_Comm_free(&node_);
-  MPI_Finalize();
+  if (!finalized) {
+    // MPI_Finalize waits for every rank (a fence in Open MPI): bounded like any collective.
+    const auto watch = watchdog_->watch("MPI_Finalize");
+    MPI_Comm_free(&node_);
+    MPI_Finalize();
+  }
+  watchdog_.reset();
 }
 
 void World::barrier(const std::string& what) const {
@@ -187,10 +195,11 @@ void World::agree(const std::optional<Failure>& mine) const {
   // Someone failed: everyone learns every failure; rank 0 says them, grouped by message.
   const nlohmann::json me = mine ? nlohmann::json{{"message", mine->message}, {"code", mine->exit_code}, {"host", host_}}
                                  : nlohmann::json(nullptr);
+  const std::string mine_text = me.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // a path may not be UTF-8
   std::vector<std::string> all;
   {
     const auto watch = watchdog_->watch("MPI_Allgatherv of the ranks' errors");
-    all = all_gather_strings(me.dump(), MPI_COMM_WORLD);
+    all = all_gather_strings(mine_text, MPI_COMM_WORLD);
   }
   std::map<std::string, std::vector<int>> ranks_of;  // message -> failing ranks
   int code = 0;
@@ -219,6 +228,15 @@ void World::agree(const std::optional<Failure>& mine) const {
     }
   }
   throw CollectiveError(first, code, /*already_reported=*/true);
+}
+
+std::optional<int> parse_command_line(const World& world, CLI::App& app, int argc, char** argv) {
+  std::string error;
+  const auto code = cxr::parse_command_line(app, argc, argv, world.is_root(), &error);
+  std::optional<Failure> failure;
+  if (code && *code != 0) failure = Failure{error, *code};
+  world.agree(failure);
+  return code;
 }
 
 void World::abort(const std::string& message, int exit_code) const {

@@ -25,6 +25,10 @@
 
 #include "dist/watchdog.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace cxr::dist {
 
 // How a piece of work went wrong on one rank.
@@ -107,6 +111,12 @@ auto all_or_none(const World& world, Fn&& fn) -> decltype(fn()) {
     return std::move(*result);
   }
 }
+
+// Parses an MPI tool's command line on every rank and agrees on it: --help and --version print
+// on rank 0 and return 0; a bad flag, or a file that a check cannot find on some rank (a node
+// that cannot see the --config path), ends every rank with 2 and that rank's message, printed by
+// rank 0. Returns nothing when the tool should go on.
+std::optional<int> parse_command_line(const World& world, CLI::App& app, int argc, char** argv);
 
 // Wraps a tool's main: builds the World, sets up logging, runs `body`, and maps errors to exit
 // codes. A CollectiveError (raised on every rank) ends the job cleanly; any other exception on a

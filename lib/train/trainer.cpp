@@ -235,8 +235,9 @@ void check_resumable(const CheckpointContent& c, const config::Config& config, i
 }
 
 // The CPU threads of this rank (dist::thread_budget), with the ranks of a node comparing their
-// affinity masks; rank 0 logs one line per node. Collective.
-dist::ThreadBudget choose_threads(const dist::World& world, std::int64_t configured, bool cuda) {
+// affinity masks; LibTorch's intra-op count is set here. Rank 0 logs one line per node with the
+// counts each local rank actually uses. Collective.
+dist::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t configured, bool cuda) {
   const std::string mask = dist::affinity_list();
   const auto masks = world.node_all_gather(mask);
   const auto sharing = static_cast<int>(std::count(masks.begin(), masks.end(), mask));
@@ -244,9 +245,13 @@ dist::ThreadBudget choose_threads(const dist::World& world, std::int64_t configu
     return dist::thread_budget(static_cast<int>(configured), std::getenv("OMP_NUM_THREADS"), dist::affinity_count(), sharing, cuda,
                                std::getenv("SLURM_CPUS_PER_TASK"));
   });
-  const std::string line = fmt::format("{}: {} rank(s); local rank 0 may run on CPUs {} and uses {} ({}): {} intra-op + {} noise thread(s)",
-                                       world.host(), world.local_size(), mask, budget.cpus, budget.source, budget.intra_op,
-                                       budget.noise);
+  torch::set_num_threads(budget.intra_op);
+  const auto applied = world.node_all_gather(fmt::format("{}/{}", torch::get_num_threads(), budget.noise));
+  std::string per_rank;
+  for (const auto& a : applied) per_rank += (per_rank.empty() ? "" : ", ") + a;
+  const std::string line =
+      fmt::format("{}: {} rank(s); local rank 0 may run on CPUs {} and uses {} ({}); intra-op/noise threads per local rank: {}",
+                  world.host(), world.local_size(), mask, budget.cpus, budget.source, per_rank);
   const auto lines = world.gather(world.local_rank() == 0 ? line : std::string());
   for (const auto& l : lines)
     if (!l.empty()) log::info("threads on " + l);
@@ -271,9 +276,7 @@ int run_training(dist::World& world, const config::Config& config) {
   const torch::Device device = dist::choose_device(config.get_string("train.device"), world, /*one_rank_per_device=*/true);
   const bool cuda = device.is_cuda();
   const int device_index = cuda ? device.index() : -1;
-  const dist::ThreadBudget threads = choose_threads(world, config.get_int("train.threads"), cuda);
-  torch::set_num_threads(threads.intra_op);
-  s.noise.threads(threads.noise);
+  s.noise.threads(apply_thread_budget(world, config.get_int("train.threads"), cuda).noise);
   if (cuda) {
     // Fixed input sizes: let cuDNN time its kernels once and keep the fastest, unless the run
     // must repeat bit for bit (then only deterministic algorithms, chosen without timing).
@@ -303,7 +306,10 @@ int run_training(dist::World& world, const config::Config& config) {
   models::ModelOptions model_options = s.model;
   model_options.communicator(comm);
   torch::manual_seed(static_cast<std::uint64_t>(config.get_int("seed")));  // rank 0's init is broadcast anyway
-  auto model = models::make_model(model_options);
+  auto model = dist::all_or_none(world, [&] {
+    AutocastGuard check(s.amp, device);  // refuses an AMP mode this device cannot run, on every rank alike
+    return models::make_model(model_options);
+  });
   model->to(device);
   if (channels_last)
     for (auto& p : model->parameters())

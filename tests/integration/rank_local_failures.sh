@@ -35,6 +35,12 @@ ends_within 60 2 "on rank 1 \($host\) of 2: no dataset at $CXR_TMP/missing" \
   "${mpmd[@]}" "$train" "${run[@]}" --data "$ds" --run-dir "$CXR_TMP/t1" : -n 1 "$train" "${run[@]}" --data "$CXR_TMP/missing" --run-dir "$CXR_TMP/t1"
 [ "$(grep -c "no dataset" "$CXR_TMP/err.txt")" -eq 1 ] || fail "rank 1's error was not printed exactly once"
 
+# cxr-train: only rank 1 cannot see its --config file (a flag's own check fails on one node).
+printf 'train:\n  batch_size: 4\n' > "$CXR_TMP/good.yaml"
+ends_within 60 2 "on rank 1 \($host\) of 2: cxr-train: --config: File does not exist: $CXR_TMP/gone.yaml" \
+  "${mpmd[@]}" "$train" "${run[@]}" --data "$ds" --config "$CXR_TMP/good.yaml" --run-dir "$CXR_TMP/t0" \
+  : -n 1 "$train" "${run[@]}" --data "$ds" --config "$CXR_TMP/gone.yaml" --run-dir "$CXR_TMP/t0"
+
 # cxr-train: only rank 1 cannot write its step log (its run directory is a file there).
 touch "$CXR_TMP/not-a-dir"
 ends_within 60 nonzero "on rank 1 \($host\) of 2: .*not-a-dir" \
@@ -50,6 +56,11 @@ ends_within 60 2 "on all 2 ranks: .*unknown key 'train.lr_sheduel'" \
   "${mpi2[@]}" "$train" "${run[@]}" --data "$ds" train.lr_sheduel=cosine --run-dir "$CXR_TMP/t4"
 [ "$(grep -c "unknown key" "$CXR_TMP/err.txt")" -eq 1 ] || fail "the config error was not printed exactly once"
 if grep -q "MPI_ABORT" "$CXR_TMP/err.txt"; then fail "a collective error aborted the job"; fi
+
+# A setting every rank refuses alike after the config is read (fp16 needs CUDA): collective too.
+ends_within 60 2 "on all 2 ranks: train.amp=fp16 needs a CUDA device" \
+  "${mpi2[@]}" "$train" "${run[@]}" --data "$ds" train.amp=fp16 --run-dir "$CXR_TMP/t5"
+[ "$(grep -c "needs a CUDA device" "$CXR_TMP/err.txt")" -eq 1 ] || fail "the fp16 error was not printed exactly once"
 
 # cxr-eval: only rank 1 is given a dataset that does not exist.
 "$train" "${tiny[@]}" --epochs 1 --batch-size 4 --norm group --run-dir "$CXR_TMP/run" 2>/dev/null || fail "training"

@@ -21,7 +21,8 @@ for n in 1 2; do
     --data "$CXR_TMP/data" --run-dir "$CXR_TMP/threads-$n" --max-steps 1 train.threads=0 2>"$CXR_TMP/threads-$n.log" \
     || { cat "$CXR_TMP/threads-$n.log"; fail "srun -n $n --cpus-per-task=1"; }
   grep "threads on" "$CXR_TMP/threads-$n.log"
-  grep -q "threads on .*: $n rank(s); .* uses 1 (.*): 1 intra-op" "$CXR_TMP/threads-$n.log" \
+  expected=$([ $n -eq 1 ] && echo "1/1" || echo "1/1, 1/1")
+  grep -q "threads on .*: $n rank(s); .* uses 1 (.*); intra-op/noise threads per local rank: $expected\$" "$CXR_TMP/threads-$n.log" \
     || fail "srun -n $n --cpus-per-task=1 did not give one intra-op thread per rank"
 done
 # Without the cap, one task gets the whole mask (2 CPUs here): the test above can fail.
@@ -29,5 +30,5 @@ srun --mpi=pmix -n 1 --cpus-per-task=2 env -u OMP_NUM_THREADS "$CXR_BIN/app/cxr-
   --data "$CXR_TMP/data" --run-dir "$CXR_TMP/threads-wide" --max-steps 1 train.threads=0 2>"$CXR_TMP/threads-wide.log" \
   || { cat "$CXR_TMP/threads-wide.log"; fail "srun -n 1 --cpus-per-task=2"; }
 if [ "$(nproc)" -ge 2 ]; then
-  grep -q "uses 2 (CPU affinity: 2 CPUs): 2 intra-op" "$CXR_TMP/threads-wide.log" || { grep "threads on" "$CXR_TMP/threads-wide.log"; fail "2 CPUs per task did not give 2 threads"; }
+  grep -q "uses 2 (CPU affinity: 2 CPUs); intra-op/noise threads per local rank: 2/1\$" "$CXR_TMP/threads-wide.log" || { grep "threads on" "$CXR_TMP/threads-wide.log"; fail "2 CPUs per task did not give 2 threads"; }
 fi

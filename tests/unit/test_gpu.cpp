@@ -111,11 +111,14 @@ TEST_SUITE("gpu") {
     std::mutex mutex;
     std::condition_variable cv;
     std::string why;
-    dist::Watchdog watchdog(0.5, [&](const std::string& w) {
-      std::lock_guard<std::mutex> lock(mutex);
-      why = w;
-      cv.notify_all();
-    });
+    dist::Watchdog watchdog(
+        0.5,
+        [&](const std::string& w) {
+          std::lock_guard<std::mutex> lock(mutex);
+          why = w;
+          cv.notify_all();
+        },
+        [] {});
     {
       auto comm = dist::make_nccl_communicator(test_world(), 0, &watchdog);
       torch::Tensor t = torch::ones({1024}, torch::TensorOptions().device(kGpu));

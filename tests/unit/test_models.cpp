@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "models/models.hpp"
+#include "train/amp.hpp"
 
 using namespace cxr;
 using models::ModelOptions;
@@ -102,10 +103,20 @@ TEST_SUITE("models") {
   }
 
   TEST_CASE("sync batch norm under bf16 autocast keeps fp32 statistics and returns the input's type") {
+    torch::manual_seed(3);
     models::SyncBatchNorm sbn(3, nullptr);
-    const torch::Tensor x = torch::randn({2, 3, 4, 4}).to(torch::kBFloat16);
-    const torch::Tensor y = sbn->forward(x);
+    torch::nn::BatchNorm2d reference(3);
+    const torch::Tensor x = torch::randn({2, 3, 8, 8}) * 0.1 + 40;  // a large mean: bf16 statistics would lose it
+    torch::Tensor y;
+    {
+      train::AutocastGuard autocast("bf16", torch::Device(torch::kCPU));
+      y = sbn->forward(x.to(torch::kBFloat16));
+    }
     CHECK((y.scalar_type() == torch::kBFloat16));
     CHECK((sbn->running_mean.scalar_type() == torch::kFloat32));
+    // The statistics are the fp32 ones of the bf16 input: the output is that of fp32 batch norm
+    // on the same (bf16-rounded) input, to bf16's precision.
+    const torch::Tensor expected = reference->forward(x.to(torch::kBFloat16).to(torch::kFloat32));
+    CHECK((y.to(torch::kFloat32) - expected).abs().max().item<double>() < 0.05);
   }
 }
