@@ -18,8 +18,9 @@ CXR_LAUNCH=${CXR_LAUNCH:-srun}
 CXR_SRUN_MPI=${CXR_SRUN_MPI:-pmix}
 CXR_CPU_BIND=${CXR_CPU_BIND:---cpu-bind=cores}
 
-# One rank per CPU set: intra-op threads = the CPUs Slurm gave the task.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
+# Threads per rank = the CPUs Slurm gave the task. With --cpus-per-task that is the number;
+# without it the tools read the task's CPU set themselves (docs/ADMIN_GUIDE.md).
+if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SLURM_CPUS_PER_TASK}; fi
 # Lustre and GPFS: HDF5's file locking fails or serialises reads on parallel file systems.
 export HDF5_USE_FILE_LOCKING=FALSE
 # NCCL: WARN prints problems only (INFO shows the chosen transport: look for "NET/IB" on
