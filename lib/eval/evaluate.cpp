@@ -12,6 +12,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/progress.hpp"
+#include "config/run_config.hpp"
 #include "config/schema.hpp"
 #include "dist/communicator.hpp"
 #include "dist/cuda.hpp"
@@ -91,8 +92,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   std::shared_ptr<models::DenoiserImpl> model;
   train::CheckpointContent content;
   dist::all_or_none(world, [&] {
-    if (!fs::exists(run / "config.yaml")) throw InputError(o.run_dir + " is not a cxr-train run directory (no config.yaml)");
-    cfg = config::load(config::project_schema(), (run / "config.yaml").string(), {});  // the run's model, noise and data
+    cfg = config::load_run_config(o.run_dir);  // the run's model, noise and data
     data_dir = o.data_dir.empty() ? cfg.get_string("data.dir") : o.data_dir;
     sigmas = o.sigmas.empty() ? std::vector<double>{cfg.get_float("noise.sigma")} : o.sigmas;
     for (const auto& m : o.methods)

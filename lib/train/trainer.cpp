@@ -21,6 +21,7 @@
 #include "common/files.hpp"
 #include "common/progress.hpp"
 #include "common/test_hooks.hpp"
+#include "config/run_config.hpp"
 #include "dist/placement.hpp"
 #include "dist/communicator.hpp"
 #include "dist/cuda.hpp"
@@ -339,7 +340,7 @@ int run_training(dist::World& world, const config::Config& config) {
     latest = store.latest();
     if (!latest) {
       ensure_writable_directory(s.run_dir);
-      write_file_atomic(fs::path(s.run_dir) / "config.yaml", config.to_yaml());
+      config::save_run_config(s.run_dir, config);
     }
     return latest.value_or("");
   }));
