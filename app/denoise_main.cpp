@@ -18,7 +18,7 @@
 #include "common/log.hpp"
 #include "common/tool.hpp"
 #include "config/schema.hpp"
-#include "dist/cuda.hpp"
+#include "device/device.hpp"
 #include "image/image.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
     cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
     auto model = cxr::models::make_model(cxr::models::options_from_config(cfg, /*for_inference=*/true));
     cxr::train::load_checkpoint(file, *model, nullptr);
-    const torch::Device dev = cxr::dist::choose_device(device);
+    const torch::Device dev = cxr::device::choose_device(device);
     model->to(dev);
     model->eval();
     auto denoise = [&](const torch::Tensor& x) { return model->forward(x.to(dev)).to(torch::kCPU); };

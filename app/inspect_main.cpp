@@ -9,13 +9,13 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <iostream>
-#include <sstream>
 
 #include "common/error.hpp"
 #include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/tool.hpp"
-#include "dist/cuda.hpp"
+#include "config/schema.hpp"
+#include "device/device.hpp"
 #include "train/checkpoint.hpp"
 
 namespace {
@@ -47,11 +47,11 @@ int main(int argc, char** argv) {
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
   return cxr::run_tool([&]() -> int {
     if (devices) {
-      const bool usable = cxr::dist::cuda_build() && torch::cuda::is_available();
+      const bool usable = cxr::device::cuda_build() && torch::cuda::is_available();
       std::cout << fmt::format("{}\nCUDA support: {}\nCUDA devices: {}\n", cxr::version_string(),
-                               cxr::dist::cuda_build() ? "yes (NCCL backend)" : "no (a CPU LibTorch)",
+                               cxr::device::cuda_build() ? "yes (NCCL backend)" : "no (a CPU LibTorch)",
                                usable ? torch::cuda::device_count() : 0);
-      if (usable) std::cout << cxr::dist::cuda_device_names();
+      if (usable) std::cout << cxr::device::cuda_device_names();
       return usable ? 0 : 3;
     }
     if (diff.empty()) {
@@ -61,17 +61,17 @@ int main(int argc, char** argv) {
       std::int64_t params = 0;
       for (const auto& [name, t] : s.tensors) params += t.is_floating_point() ? t.numel() : 0;
       const auto& st = s.content.state;
+      const auto loss = [](const std::optional<double>& v) { return v ? fmt::format("{:.6f}", *v) : std::string("n/a"); };
       std::cout << fmt::format("checkpoint   {}\nmodel        {}\nepochs done  {} (+{} steps of the next)\nglobal step  {}\n"
-                               "val L1       last {:.6f}, best {:.6f}\nloss scale   {}\ntensors      {} ({} values)\ndigest       {}\n",
-                               file, s.content.model_signature, st.epoch, st.step_in_epoch, st.global_step, st.last_val_loss,
-                               st.best_val_loss, st.loss_scale, s.tensors.size(), params, digest(s.tensors));
+                               "val L1       last {}, best {}\nloss scale   {}\ntensors      {} ({} values)\ndigest       {}\n",
+                               file, s.content.model_signature, st.epoch, st.step_in_epoch, st.global_step, loss(st.last_val_loss),
+                               loss(st.best_val_loss), st.loss_scale, s.tensors.size(), params, digest(s.tensors));
+      cxr::config::Config config(cxr::config::project_schema());
+      config.load_text(s.content.config_yaml, file + " (its saved config)");
       std::cout << "config (summary):\n";
-      for (const char* key : {"model:", "noise:", "  sigma", "  batch_size", "  epochs", "  lr:", "  amp", "  loss"}) {
-        std::istringstream lines(s.content.config_yaml);
-        std::string line;
-        while (std::getline(lines, line))
-          if (line.find(key) == 0) std::cout << "  " << line << "\n";
-      }
+      for (const char* key : {"model.name", "model.base_width", "model.depth", "model.norm", "noise.sigma", "train.batch_size",
+                              "train.epochs", "train.optimizer", "train.lr", "train.amp", "train.loss"})
+        std::cout << fmt::format("  {} = {}\n", key, config.text(key));
       return 0;
     }
     const auto a = cxr::train::read_checkpoint(cxr::train::resolve_checkpoint(diff[0], false));

@@ -36,6 +36,13 @@ double Progress::elapsed_s() const {
 void Progress::advance(std::int64_t n) {
   done_ += n;
   if (!enabled_) return;
+  if (!tty_ && line_every_ > 0) {
+    if (done_ - last_line_ >= line_every_) {
+      last_line_ = done_;
+      draw(false);
+    }
+    return;
+  }
   const auto now = std::chrono::steady_clock::now();
   const double since = std::chrono::duration<double>(now - last_draw_).count();
   // A terminal redraws often; a log file gets a line every line_interval_s.

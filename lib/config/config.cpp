@@ -222,6 +222,7 @@ double Config::get_float(const std::string& path) const { return *parse_float(va
 bool Config::get_bool(const std::string& path) const { return *parse_bool(value(path, Type::Bool).text); }
 const std::string& Config::get_string(const std::string& path) const { return value(path, Type::String).text; }
 const std::string& Config::source(const std::string& path) const { return values_.at(path).source; }
+const std::string& Config::text(const std::string& path) const { return values_.at(path).text; }
 
 std::string Config::to_yaml() const {
   YAML::Node root(YAML::NodeType::Map);

@@ -61,6 +61,7 @@ class Config {
   bool get_bool(const std::string& path) const;
   const std::string& get_string(const std::string& path) const;
   const std::string& source(const std::string& path) const;
+  const std::string& text(const std::string& path) const;  // any key's value as written
 
   std::string to_yaml() const;        // nested YAML of the effective values
   nlohmann::json to_json() const;      // the same, as JSON

@@ -15,7 +15,7 @@
 #include "config/run_config.hpp"
 #include "config/schema.hpp"
 #include "dist/communicator.hpp"
-#include "dist/cuda.hpp"
+#include "device/device.hpp"
 #include "image/image.hpp"
 #include "loader/dataset.hpp"
 #include "metrics/lpips.hpp"
@@ -104,7 +104,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
     content = train::load_checkpoint(ckpt, *model, nullptr);
   });
   const double noise_mean = cfg.get_float("noise.mean");
-  const torch::Device device = dist::choose_device(o.device, world, /*one_rank_per_device=*/false);  // no NCCL: ranks may share a GPU
+  const torch::Device device = device::choose_device(o.device, world, /*one_rank_per_device=*/false);  // no NCCL: ranks may share a GPU
   if (device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
     at::globalContext().setAllowTF32CuDNN(false);
     at::globalContext().setAllowTF32CuBLAS(false);

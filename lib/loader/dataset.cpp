@@ -21,7 +21,7 @@ std::mutex& hdf5_mutex() {
 
 }  // namespace
 
-Dataset::Dataset(const std::string& dir, const std::string& split) : split_(split) {
+Dataset::Dataset(const std::string& dir, const std::string& split) {
   const fs::path manifest_path = fs::path(dir) / "manifest.json";
   if (!fs::exists(manifest_path))
     throw InputError("no dataset at " + dir + ": " + manifest_path.string() + " is missing (run cxr-preprocess first)");
@@ -105,6 +105,17 @@ std::vector<std::size_t> evaluation_slice(std::size_t n, int rank, int world) {
   return out;
 }
 
+Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
+                       std::int64_t epoch) {
+  Batch b;
+  b.indices = indices;
+  b.clean = data.read_batch(indices);
+  std::vector<std::uint64_t> ids;
+  for (auto i : indices) ids.push_back(data.id(i));
+  b.noisy = noise::obfuscate(b.clean, ids, epoch, noise);
+  return b;
+}
+
 // ---------------------------------------------------------------------------------------------
 Prefetcher::Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise,
                        std::int64_t epoch, std::size_t first_step, std::size_t last_step, std::size_t depth, bool pin_memory)
@@ -127,12 +138,7 @@ void Prefetcher::run() {
     // The sampler's permutation is computed here, on this thread only, before any batch.
     for (std::size_t step = next_step_; step < last_step_; ++step) {
       const auto t0 = std::chrono::steady_clock::now();
-      Batch b;
-      b.indices = sampler_.batch(epoch_, step);
-      b.clean = data_.read_batch(b.indices);
-      std::vector<std::uint64_t> ids;
-      for (auto i : b.indices) ids.push_back(data_.id(i));
-      b.noisy = noise::obfuscate(b.clean, ids, epoch_, noise_);
+      Batch b = read_noisy_batch(data_, sampler_.batch(epoch_, step), noise_, epoch_);
       if (pin_memory_) {
         b.clean = b.clean.pin_memory();
         b.noisy = b.noisy.pin_memory();

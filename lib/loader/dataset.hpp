@@ -28,10 +28,8 @@ class Dataset {
   void read(std::size_t i, std::uint8_t* out) const;  // image_size^2 bytes
   // Images `indices` as a float tensor [N, 1, S, S] in [0, 1].
   torch::Tensor read_batch(const std::vector<std::size_t>& indices) const;
-  const std::string& split() const { return split_; }
 
  private:
-  std::string split_;
   int image_size_ = 0;
   std::vector<std::unique_ptr<shards::ShardReader>> shards_;
   std::vector<std::pair<std::size_t, std::size_t>> index_;  // (shard, row)
@@ -66,6 +64,11 @@ struct Batch {
   torch::Tensor clean, noisy;  // [B, 1, S, S] float
   double read_seconds = 0;     // time spent producing it (in the background)
 };
+
+// Images `indices` of `data` and their obfuscated copies (noise keyed by image id and `epoch`):
+// what training, validation and evaluation all start from.
+Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
+                       std::int64_t epoch);
 
 // Produces batches (epoch, step) for step in [first_step, last_step) on a background thread,
 // `depth` ahead, in page-locked memory when `pin_memory` (for asynchronous copies to a GPU).

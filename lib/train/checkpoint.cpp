@@ -1,5 +1,7 @@
 #include "train/checkpoint.hpp"
 
+#include <cmath>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
@@ -40,23 +42,33 @@ void read_content(torch::serialize::InputArchive& a, CheckpointContent& c) {
   c.state.global_step = i64("state/global_step");
   c.state.loss_scale = f64("state/loss_scale");
   c.state.scale_growth_tracker = i64("state/scale_growth_tracker");
-  c.state.best_val_loss = f64("state/best_val_loss");
-  c.state.last_val_loss = f64("state/last_val_loss");
+  // "No validation yet" is NaN in the file (1e30 and -1 in checkpoints of earlier versions).
+  const auto loss = [&](const char* key) -> std::optional<double> {
+    const double v = f64(key);
+    return std::isnan(v) || v < 0 || v > 1e29 ? std::nullopt : std::optional<double>(v);
+  };
+  c.state.best_val_loss = loss("state/best_val_loss");
+  c.state.last_val_loss = loss("state/last_val_loss");
   c.state.ranks = i64("state/ranks");
   c.model_name = read_string(a, "meta/model_name");
   c.model_signature = read_string(a, "meta/model_signature");
   c.config_yaml = read_string(a, "meta/config_yaml");
 }
 
-// Adam's moments, read on the CPU, go to the parameters' device (one model, one device). The
-// state map's key type differs between LibTorch versions, so only its values are touched.
-void move_adam_state_to_parameters(torch::optim::Optimizer& optimizer) {
+// The optimizer state (Adam's moments, SGD's momentum), read on the CPU, goes to the parameters'
+// device (one model, one device). The state map's key type differs between LibTorch versions, so
+// only its values are touched.
+void move_optimizer_state_to_parameters(torch::optim::Optimizer& optimizer) {
   const auto& groups = optimizer.param_groups();
   if (groups.empty() || groups.front().params().empty()) return;
   const auto dev = groups.front().params().front().device();
   for (auto& entry : optimizer.state()) {
+    if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(entry.second.get())) {
+      if (sgd->momentum_buffer().defined()) sgd->momentum_buffer(sgd->momentum_buffer().to(dev));
+      continue;
+    }
     auto* adam = dynamic_cast<torch::optim::AdamParamState*>(entry.second.get());
-    if (!adam) throw RuntimeError("checkpoint: only Adam's optimizer state can be moved between devices");
+    if (!adam) throw RuntimeError("checkpoint: only Adam's and SGD's optimizer state can be moved between devices");
     adam->exp_avg(adam->exp_avg().to(dev));
     adam->exp_avg_sq(adam->exp_avg_sq().to(dev));
     if (adam->max_exp_avg_sq().defined()) adam->max_exp_avg_sq(adam->max_exp_avg_sq().to(dev));
@@ -113,8 +125,8 @@ std::string CheckpointStore::save(const models::DenoiserImpl& model, torch::opti
   a.write("state/global_step", scalar(c.state.global_step));
   a.write("state/loss_scale", scalar(c.state.loss_scale));
   a.write("state/scale_growth_tracker", scalar(c.state.scale_growth_tracker));
-  a.write("state/best_val_loss", scalar(c.state.best_val_loss));
-  a.write("state/last_val_loss", scalar(c.state.last_val_loss));
+  a.write("state/best_val_loss", scalar(c.state.best_val_loss.value_or(std::nan(""))));
+  a.write("state/last_val_loss", scalar(c.state.last_val_loss.value_or(std::nan(""))));
   a.write("state/ranks", scalar(c.state.ranks));
   for (const auto& p : model.named_parameters(true)) a.write("model/" + p.key(), p.value().detach().cpu());
   for (const auto& b : model.named_buffers(true)) a.write("model/" + b.key(), b.value().detach().cpu(), /*is_buffer=*/true);
@@ -176,7 +188,7 @@ CheckpointContent load_checkpoint(const std::string& path, models::DenoiserImpl&
     torch::serialize::InputArchive opt;
     a.read("optimizer", opt);
     optimizer->load(opt);
-    move_adam_state_to_parameters(*optimizer);
+    move_optimizer_state_to_parameters(*optimizer);
   }
   return c;
 }

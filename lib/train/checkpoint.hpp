@@ -23,8 +23,8 @@ struct TrainState {
   std::int64_t global_step = 0;
   double loss_scale = 1.0;
   std::int64_t scale_growth_tracker = 0;
-  double best_val_loss = 1e30;
-  double last_val_loss = -1;
+  std::optional<double> best_val_loss;  // none until a validation ran
+  std::optional<double> last_val_loss;
   std::int64_t ranks = 1;          // world size that made it: a mid-epoch position is per rank count
 };
 

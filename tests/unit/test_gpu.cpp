@@ -15,7 +15,7 @@
 #include <string>
 
 #include "dist/communicator.hpp"
-#include "dist/cuda.hpp"
+#include "device/device.hpp"
 #include "dist/watchdog.hpp"
 #include "dist/world.hpp"
 #include "helpers.hpp"
@@ -28,8 +28,8 @@ using namespace cxr;
 namespace {
 
 bool gpu_or_skip() {
-  if (dist::cuda_build() && torch::cuda::is_available()) return true;
-  std::printf("SKIP: no CUDA device (%s)\n", dist::cuda_build() ? "LibTorch sees none" : "a CPU LibTorch build");
+  if (device::cuda_build() && torch::cuda::is_available()) return true;
+  std::printf("SKIP: no CUDA device (%s)\n", device::cuda_build() ? "LibTorch sees none" : "a CPU LibTorch build");
   return false;
 }
 
@@ -122,7 +122,7 @@ TEST_SUITE("gpu") {
     {
       auto comm = dist::make_nccl_communicator(test_world(), 0, &watchdog);
       torch::Tensor t = torch::ones({1024}, torch::TensorOptions().device(kGpu));
-      dist::cuda_busy_wait(static_cast<std::int64_t>(1) << 33);  // seconds of GPU cycles before the broadcast can run
+      device::cuda_busy_wait(static_cast<std::int64_t>(1) << 33);  // seconds of GPU cycles before the broadcast can run
       comm->broadcast(t, 0);
       std::unique_lock<std::mutex> lock(mutex);
       cv.wait_for(lock, std::chrono::seconds(20), [&] { return !why.empty(); });

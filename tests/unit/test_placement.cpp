@@ -6,12 +6,12 @@
 #include <vector>
 
 #include "common/error.hpp"
-#include "dist/placement.hpp"
+#include "device/placement.hpp"
 #include "helpers.hpp"
 
-using cxr::dist::check_one_rank_per_device;
-using cxr::dist::pick_visible_device;
-using cxr::dist::thread_budget;
+using cxr::device::check_one_rank_per_device;
+using cxr::device::pick_visible_device;
+using cxr::device::thread_budget;
 
 namespace {
 
@@ -115,8 +115,8 @@ TEST_SUITE("placement") {
   }
 
   TEST_CASE("the affinity mask of this process reads back as a CPU list") {
-    const std::string list = cxr::dist::affinity_list();
+    const std::string list = cxr::device::affinity_list();
     CHECK(!list.empty());
-    CHECK(cxr::dist::affinity_count() >= 1);
+    CHECK(cxr::device::affinity_count() >= 1);
   }
 }

@@ -7,7 +7,7 @@
 
 #include "dist/world.hpp"
 
-namespace cxr::dist {
+namespace cxr::device {
 
 bool cuda_build();                     // built with a CUDA LibTorch and NCCL
 void select_cuda_device(int device);   // cudaSetDevice (RuntimeError without CUDA)
@@ -18,12 +18,12 @@ void cuda_busy_wait(std::int64_t cycles);  // keeps the current stream busy (tes
 
 // The device a process computes on: "cpu", "cuda" (InputError if there is none or the build
 // lacks CUDA support), or "auto" (CUDA when both are there). On CUDA it takes the device
-// dist::pick_visible_device chooses and makes it current. For one process (cxr-denoise).
+// device::pick_visible_device chooses and makes it current. For one process (cxr-denoise).
 torch::Device choose_device(const std::string& want);
 
 // The same for one rank of an MPI job, collective. With `one_rank_per_device` (training: NCCL
 // allows one rank per GPU) the ranks of each node compare the physical GPUs they picked and
-// refuse to share one (dist::check_one_rank_per_device); all ranks agree on the outcome.
-torch::Device choose_device(const std::string& want, const World& world, bool one_rank_per_device);
+// refuse to share one (device::check_one_rank_per_device); all ranks agree on the outcome.
+torch::Device choose_device(const std::string& want, const dist::World& world, bool one_rank_per_device);
 
-}  // namespace cxr::dist
+}  // namespace cxr::device

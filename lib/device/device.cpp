@@ -1,7 +1,7 @@
-#include "dist/cuda.hpp"
+#include "device/device.hpp"
 
 #include "common/error.hpp"
-#include "dist/placement.hpp"
+#include "device/placement.hpp"
 
 #ifdef CXR_HAVE_NCCL
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-namespace cxr::dist {
+namespace cxr::device {
 
 #ifdef CXR_HAVE_NCCL
 bool cuda_build() { return true; }
@@ -76,10 +76,10 @@ torch::Device choose_device(const std::string& want) {
   return cuda_device(pick_visible_device(0, static_cast<int>(torch::cuda::device_count())));
 }
 
-torch::Device choose_device(const std::string& want, const World& world, bool one_rank_per_device) {
+torch::Device choose_device(const std::string& want, const dist::World& world, bool one_rank_per_device) {
   // Each rank picks on its own; the ranks of a node then compare the physical devices picked
   // (a UUID is the same whichever task sees the device, whatever its index there).
-  std::optional<Failure> failure;
+  std::optional<dist::Failure> failure;
   int index = -1;
   std::string uuid;
   try {
@@ -88,18 +88,18 @@ torch::Device choose_device(const std::string& want, const World& world, bool on
       uuid = cuda_device_uuid(index);
     }
   } catch (...) {
-    failure = failure_of(std::current_exception());
+    failure = dist::failure_of(std::current_exception());
   }
   const auto picked = world.node_all_gather(uuid);
   if (!failure && one_rank_per_device) {
     try {
       check_one_rank_per_device(picked, world.host());
     } catch (...) {
-      failure = failure_of(std::current_exception());
+      failure = dist::failure_of(std::current_exception());
     }
   }
   world.agree(failure);
   return index < 0 ? torch::Device(torch::kCPU) : cuda_device(index);
 }
 
-}  // namespace cxr::dist
+}  // namespace cxr::device

@@ -1,4 +1,4 @@
-#include "dist/placement.hpp"
+#include "device/placement.hpp"
 
 #include <sched.h>
 
@@ -10,7 +10,7 @@
 
 #include "common/error.hpp"
 
-namespace cxr::dist {
+namespace cxr::device {
 
 int pick_visible_device(int local_rank, int visible) {
   if (visible <= 0) throw InputError("this task sees no GPU (check CUDA_VISIBLE_DEVICES and the job's --gpus options)");
@@ -100,4 +100,4 @@ int affinity_count() {
   return CPU_COUNT(&set);
 }
 
-}  // namespace cxr::dist
+}  // namespace cxr::device

@@ -22,7 +22,6 @@ class GradientReducer {
   // Call after backward: every rank's .grad then holds the average over ranks.
   void finish();
   std::size_t bucket_count() const { return buckets_.size(); }
-  double last_wait_seconds() const { return wait_s_; }
 
  private:
   struct Bucket {
@@ -39,7 +38,6 @@ class GradientReducer {
   std::vector<Bucket> buckets_;
   std::shared_ptr<Communicator> comm_;
   bool overlap_;
-  double wait_s_ = 0;
 };
 
 }  // namespace cxr::dist

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace cxr::dist {
+namespace cxr::device {
 
 // Which of the `visible` devices local rank `local_rank` takes: the only one when the task sees
 // one (srun --gpus-per-task=1, or CUDA_VISIBLE_DEVICES narrowed per task), the local rank modulo
@@ -40,4 +40,4 @@ ThreadBudget thread_budget(int configured, const char* omp_num_threads, int affi
 std::string affinity_list();
 int affinity_count();
 
-}  // namespace cxr::dist
+}  // namespace cxr::device

@@ -1,6 +1,4 @@
-#include "dist/reducer.hpp"
-
-#include <chrono>
+#include "dist/gradient_reducer.hpp"
 
 #include "common/error.hpp"
 #include "common/test_hooks.hpp"
@@ -55,7 +53,6 @@ void GradientReducer::on_ready(std::size_t k, const torch::Tensor& grad) {
 
 void GradientReducer::finish() {
   if (comm_->size() == 1) return;
-  const auto t0 = std::chrono::steady_clock::now();
   for (auto& bucket : buckets_) {
     if (bucket.ready != bucket.params.size())
       throw RuntimeError("gradient reducer: " + std::to_string(bucket.params.size() - bucket.ready) +
@@ -74,7 +71,6 @@ void GradientReducer::finish() {
       p.mutable_grad().copy_(bucket.flat.narrow(0, bucket.offsets[s], p.numel()).view_as(p));
     }
   }
-  wait_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace cxr::dist
