@@ -22,32 +22,72 @@
 #include "image/image.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
+#include "image/tensor.hpp"
 #include "noise/noise.hpp"
 #include "train/checkpoint.hpp"
 
 namespace {
+using namespace cxr;
 
-torch::Tensor to_tensor(const cxr::image::Gray8& g) {
-  return torch::from_blob(const_cast<std::uint8_t*>(g.pixels.data()), {1, 1, g.height, g.width}, torch::kUInt8)
-      .to(torch::kFloat32)
-      .div(255.0);
+// A trained model as the checkpoint's own config describes it, on a device.
+struct Denoiser {
+  std::shared_ptr<models::DenoiserImpl> model;
+  torch::Device device{torch::kCPU};
+  int train_size = 0, multiple = 1;
+  double noise_mean = 0;
+
+  // --mode resize: to the training resolution and back; full: at the image's own size, padded
+  // to a multiple of 2^depth.
+  torch::Tensor apply(const torch::Tensor& in, const std::string& mode) const {
+    auto run = [&](const torch::Tensor& x) { return model->forward(x.to(device)).to(torch::kCPU).clamp(0, 1); };
+    const int height = static_cast<int>(in.size(2)), width = static_cast<int>(in.size(3));
+    if (mode == "resize") {
+      const torch::Tensor y = run(image::to_tensor(image::resize_bicubic(image::to_gray8(in), train_size, train_size)));
+      return image::to_tensor(image::resize_bicubic(image::to_gray8(y), width, height));
+    }
+    const int ph = (multiple - height % multiple) % multiple, pw = (multiple - width % multiple) % multiple;
+    return run(torch::reflection_pad2d(in, {0, pw, 0, ph})).slice(2, 0, height).slice(3, 0, width);
+  }
+};
+
+Denoiser load_denoiser(const std::string& file, const std::string& device) {
+  const auto summary = train::read_checkpoint(file);
+  config::Config cfg(config::project_schema());
+  cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
+  Denoiser d;
+  d.model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
+  train::load_checkpoint(file, *d.model, nullptr);
+  d.device = device::choose_device(device);
+  d.model->to(d.device);
+  d.model->eval();
+  d.train_size = static_cast<int>(cfg.get_int("preprocess.image_size"));
+  d.multiple = 1 << cfg.get_int("model.depth");
+  d.noise_mean = cfg.get_float("noise.mean");
+  log::info(fmt::format("{} ({})", file, summary.content.model_signature));
+  return d;
 }
 
-cxr::image::Gray8 to_gray(const torch::Tensor& t) {  // [1, 1, H, W] in [0, 1]
-  const torch::Tensor u8 = t.clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous();
-  cxr::image::Gray8 g;
-  g.height = static_cast<int>(u8.size(2));
-  g.width = static_cast<int>(u8.size(3));
-  g.pixels.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
-  return g;
+std::vector<fs::path> png_files(const std::string& input) {
+  std::vector<fs::path> files;
+  if (fs::is_directory(input)) {
+    for (const auto& e : fs::directory_iterator(input))
+      if (e.path().extension() == ".png") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+  } else if (fs::exists(input)) {
+    files.push_back(input);
+  } else {
+    throw InputError("input " + input + " does not exist");
+  }
+  if (files.empty()) throw InputError("no .png files in " + input);
+  return files;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  cxr::setup_logging("cxr-denoise");
+  setup_logging("cxr-denoise");
   CLI::App app{"Denoise PNG radiographs with a trained cxr-train checkpoint.", "cxr-denoise"};
-  cxr::add_version_flag(app);
+  add_version_flag(app);
   std::string checkpoint, input, output, mode = "resize", device = "auto";
   double sigma = -1;
   std::uint64_t seed = 0;
@@ -59,72 +99,39 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"resize", "full"}));
   app.add_option("--seed", seed, "seed of the --sigma noise");
   app.add_option("--device", device, "auto (a GPU when there is one), cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
-  return cxr::run_tool([&]() -> int {
-    const std::string file = cxr::train::resolve_checkpoint(checkpoint, /*prefer_best=*/true);
-    const auto summary = cxr::train::read_checkpoint(file);
-    // The checkpoint carries the configuration it was trained with.
-    cxr::config::Config cfg(cxr::config::project_schema());
-    cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
-    auto model = cxr::models::make_model(cxr::models::options_from_config(cfg, /*for_inference=*/true));
-    cxr::train::load_checkpoint(file, *model, nullptr);
-    const torch::Device dev = cxr::device::choose_device(device);
-    model->to(dev);
-    model->eval();
-    auto denoise = [&](const torch::Tensor& x) { return model->forward(x.to(dev)).to(torch::kCPU); };
-    const int train_size = static_cast<int>(cfg.get_int("preprocess.image_size"));
-    const int multiple = 1 << cfg.get_int("model.depth");
-    const double noise_mean = cfg.get_float("noise.mean");
-
-    std::vector<cxr::fs::path> files;
-    if (cxr::fs::is_directory(input)) {
-      for (const auto& e : cxr::fs::directory_iterator(input))
-        if (e.path().extension() == ".png") files.push_back(e.path());
-      std::sort(files.begin(), files.end());
-    } else if (cxr::fs::exists(input)) {
-      files.push_back(input);
-    } else {
-      throw cxr::InputError("input " + input + " does not exist");
-    }
-    if (files.empty()) throw cxr::InputError("no .png files in " + input);
-    cxr::ensure_writable_directory(output);
-    cxr::log::info(fmt::format("{} ({}), {} file(s), mode {}{}", file, summary.content.model_signature, files.size(), mode,
-                               sigma >= 0 ? fmt::format(", obfuscating with mean {} sigma {}", noise_mean, sigma) : ""));
+  if (auto code = parse_command_line(app, argc, argv)) return *code;
+  return run_tool([&]() -> int {
+    const Denoiser denoiser = load_denoiser(train::resolve_checkpoint(checkpoint, /*prefer_best=*/true), device);
+    const auto files = png_files(input);
+    ensure_writable_directory(output);
+    log::info(fmt::format("{} file(s), mode {}{}", files.size(), mode,
+                          sigma >= 0 ? fmt::format(", obfuscating with mean {} sigma {}", denoiser.noise_mean, sigma) : ""));
     torch::NoGradGuard no_grad;
     int failed = 0;
     for (const auto& f : files) {
-      cxr::image::Gray8 original;
+      image::Gray8 original;
       try {
-        original = cxr::image::read_png(f.string());
-      } catch (const cxr::image::DecodeError& e) {
-        cxr::log::error(fmt::format("{}: cannot decode: {}", f.string(), e.what()));
+        original = image::read_png(f.string());
+      } catch (const image::DecodeError& e) {
+        log::error(fmt::format("{}: cannot decode: {}", f.string(), e.what()));
         ++failed;
         continue;
       }
       const std::string name = f.filename().string();
-      torch::Tensor clean = to_tensor(original), in = clean;
+      const torch::Tensor clean = image::to_tensor(original);
+      torch::Tensor in = clean;
       if (sigma >= 0) {
-        in = cxr::noise::obfuscate(clean, {cxr::noise::image_id(name)}, 0,
-                                   cxr::noise::NoiseOptions().mean(noise_mean).sigma(sigma).seed(seed));
-        cxr::image::write_png((cxr::fs::path(output) / (f.stem().string() + ".noisy.png")).string(), to_gray(in));
+        in = noise::obfuscate(clean, {noise::image_id(name)}, 0, noise::NoiseOptions().mean(denoiser.noise_mean).sigma(sigma).seed(seed));
+        image::write_png((fs::path(output) / (f.stem().string() + ".noisy.png")).string(), image::to_gray8(in));
       }
-      torch::Tensor out;
-      if (mode == "resize") {
-        const auto small = cxr::image::resize_bicubic(to_gray(in), train_size, train_size);
-        const torch::Tensor y = denoise(to_tensor(small)).clamp(0, 1);
-        out = to_tensor(cxr::image::resize_bicubic(to_gray(y), original.width, original.height));
-      } else {
-        const int ph = (multiple - original.height % multiple) % multiple, pw = (multiple - original.width % multiple) % multiple;
-        const torch::Tensor padded = torch::reflection_pad2d(in, {0, pw, 0, ph});
-        out = denoise(padded).slice(2, 0, original.height).slice(3, 0, original.width).clamp(0, 1);
-      }
-      cxr::image::write_png((cxr::fs::path(output) / name).string(), to_gray(out));
+      const torch::Tensor out = denoiser.apply(in, mode);
+      image::write_png((fs::path(output) / name).string(), image::to_gray8(out));
       if (sigma >= 0)
-        std::cout << fmt::format("{}: PSNR noisy {:.2f} dB -> denoised {:.2f} dB\n", name,
-                                 cxr::metrics::psnr(in, clean).item<double>(), cxr::metrics::psnr(out, clean).item<double>());
+        std::cout << fmt::format("{}: PSNR noisy {:.2f} dB -> denoised {:.2f} dB\n", name, metrics::psnr(in, clean).item<double>(),
+                                 metrics::psnr(out, clean).item<double>());
       else
-        std::cout << fmt::format("{}: denoised -> {}\n", name, (cxr::fs::path(output) / name).string());
+        std::cout << fmt::format("{}: denoised -> {}\n", name, (fs::path(output) / name).string());
     }
-    return failed ? cxr::kExitUsage : cxr::kExitOk;
+    return failed ? kExitUsage : kExitOk;
   });
 }

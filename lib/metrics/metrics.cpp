@@ -13,10 +13,8 @@ torch::Tensor gaussian_kernel_1d(double sigma, int radius) {
   return torch::tensor(w, torch::kFloat32);
 }
 
-// SSIM map over the valid region with a separable window `w` (2-D [1, 1, k, k]).
-torch::Tensor ssim_per_image(const torch::Tensor& output, const torch::Tensor& target, const torch::Tensor& window,
-                             double cov_norm) {
-  const torch::Tensor x = output.to(torch::kFloat64).clamp(0, 1), y = target.to(torch::kFloat64);
+// Mean SSIM per image over the valid region with window `w` ([1, 1, k, k]), in x's precision.
+torch::Tensor ssim_per_image(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& window, double cov_norm) {
   const torch::Tensor w = window.to(x.options());
   auto f = [&](const torch::Tensor& t) { return torch::conv2d(t, w); };
   const double c1 = 0.01 * 0.01, c2 = 0.03 * 0.03;
@@ -24,7 +22,17 @@ torch::Tensor ssim_per_image(const torch::Tensor& output, const torch::Tensor& t
   const torch::Tensor vx = cov_norm * (f(x * x) - ux * ux), vy = cov_norm * (f(y * y) - uy * uy),
                       vxy = cov_norm * (f(x * y) - ux * uy);
   const torch::Tensor s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2));
-  return s.flatten(1).mean(1).to(torch::kFloat32);
+  return s.flatten(1).mean(1);
+}
+
+torch::Tensor gaussian_window() {
+  const torch::Tensor g = gaussian_kernel_1d(1.5, 5);  // skimage: truncate 3.5 -> radius 5, 11 taps
+  return torch::outer(g, g).view({1, 1, 11, 11});
+}
+
+// Evaluation: fp64, the output clamped to the data range first.
+torch::Tensor ssim_evaluated(const torch::Tensor& output, const torch::Tensor& target, const torch::Tensor& window, double cov_norm) {
+  return ssim_per_image(output.to(torch::kFloat64).clamp(0, 1), target.to(torch::kFloat64), window, cov_norm).to(torch::kFloat32);
 }
 
 }  // namespace
@@ -35,12 +43,15 @@ torch::Tensor psnr(const torch::Tensor& output, const torch::Tensor& target) {
 }
 
 torch::Tensor ssim(const torch::Tensor& output, const torch::Tensor& target) {
-  const torch::Tensor g = gaussian_kernel_1d(1.5, 5);  // skimage: truncate 3.5 -> radius 5, 11 taps
-  return ssim_per_image(output, target, torch::outer(g, g).view({1, 1, 11, 11}), 1.0);
+  return ssim_evaluated(output, target, gaussian_window(), 1.0);
 }
 
 torch::Tensor ssim_3x3(const torch::Tensor& output, const torch::Tensor& target) {
-  return ssim_per_image(output, target, torch::full({1, 1, 3, 3}, 1.0 / 9.0), 9.0 / 8.0);
+  return ssim_evaluated(output, target, torch::full({1, 1, 3, 3}, 1.0 / 9.0), 9.0 / 8.0);
+}
+
+torch::Tensor ssim_for_loss(const torch::Tensor& output, const torch::Tensor& target) {
+  return ssim_per_image(output.to(torch::kFloat32), target.to(torch::kFloat32), gaussian_window(), 1.0);
 }
 
 torch::Tensor gaussian_filter(const torch::Tensor& noisy, double blur_sigma, double noise_mean) {

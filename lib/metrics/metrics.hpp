@@ -17,6 +17,8 @@ namespace cxr::metrics {
 torch::Tensor psnr(const torch::Tensor& output, const torch::Tensor& target);      // [N]
 torch::Tensor ssim(const torch::Tensor& output, const torch::Tensor& target);      // [N]
 torch::Tensor ssim_3x3(const torch::Tensor& output, const torch::Tensor& target);  // [N]
+// The standard SSIM for a training loss: differentiable, in fp32, the output not clamped.
+torch::Tensor ssim_for_loss(const torch::Tensor& output, const torch::Tensor& target);  // [N]
 
 // Classical baselines, so every table has its floor. Both subtract the known noise mean first
 // (the obfuscation adds N(mean, sigma)), then filter, then clamp to [0, 1].

@@ -123,25 +123,19 @@ class UNetPlusPlusImpl : public DenoiserImpl {
       heads_.emplace(j, register_module("head" + std::to_string(j), nn::Conv2d(nn::Conv2dOptions(width_at(o, 0), o.out_channels(), 1))));
   }
 
-  torch::Tensor forward(const torch::Tensor& input) override { return run(input, options_.depth()).back(); }
+  torch::Tensor forward(const torch::Tensor& input) override { return run(input).back(); }
 
   std::vector<torch::Tensor> forward_heads(const torch::Tensor& input) override {
-    auto outs = run(input, options_.depth());
+    auto outs = run(input);
     if (!options_.deep_supervision()) return {outs.back()};
     return outs;
   }
 
-  // Pruned inference (deep supervision only): the sub-network up to x_0_level, fewer nodes.
-  torch::Tensor forward_pruned(const torch::Tensor& input, std::int64_t level) {
-    if (!heads_.count(level)) throw std::invalid_argument("U-Net++ has no head at level " + std::to_string(level));
-    return run(input, level).back();
-  }
-
  private:
-  // Outputs of heads 1..level (computing only the nodes they need).
-  std::vector<torch::Tensor> run(const torch::Tensor& input, std::int64_t level) {
+  // Outputs of heads x_0_1 .. x_0_depth.
+  std::vector<torch::Tensor> run(const torch::Tensor& input) {
     check_input(options_, input);
-    const auto d = options_.depth();
+    const auto d = options_.depth(), level = d;
     std::vector<std::vector<torch::Tensor>> x(static_cast<std::size_t>(d + 1));
     auto node = [&](std::int64_t i, std::int64_t j) -> ConvBlock& { return nodes_[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)]; };
     for (std::int64_t i = 0; i <= level; ++i)

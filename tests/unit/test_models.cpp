@@ -42,7 +42,7 @@ TEST_SUITE("models") {
     }
   }
 
-  TEST_CASE("U-Net++ deep supervision gives one output per head; pruning runs fewer nodes") {
+  TEST_CASE("U-Net++ deep supervision gives one output per head, the last one the model's output") {
     auto net = models::make_model(ModelOptions().name("unetpp").base_width(4).depth(3).deep_supervision(true));
     const torch::Tensor x = torch::rand({1, 1, 32, 32});
     const auto heads = net->forward_heads(x);

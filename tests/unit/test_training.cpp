@@ -7,6 +7,7 @@
 #include "loader/dataset.hpp"
 #include "noise/noise.hpp"
 #include "train/amp.hpp"
+#include "metrics/metrics.hpp"
 #include "train/losses.hpp"
 
 using namespace cxr;
@@ -108,7 +109,10 @@ TEST_SUITE("training") {
   TEST_CASE("losses: zero for a perfect output; SSIM of an image with itself is 1") {
     const torch::Tensor a = torch::rand({2, 1, 24, 24});
     for (const char* kind : {"l1", "mse", "l1_ssim"}) CHECK(train::per_image_loss(kind, a, a, 0.16).abs().max().item<double>() < 1e-6);
-    CHECK(train::ssim(a, a).item<double>() == doctest::Approx(1.0));
-    CHECK(train::ssim(a, torch::rand({2, 1, 24, 24})).item<double>() < 0.5);
+    CHECK(metrics::ssim_for_loss(a, a).mean().item<double>() == doctest::Approx(1.0));
+    CHECK(metrics::ssim_for_loss(a, torch::rand({2, 1, 24, 24})).mean().item<double>() < 0.5);
+    // The loss's SSIM is the evaluated one (same window), only differentiable and unclamped.
+    const torch::Tensor b = (a + 0.05 * torch::randn_like(a)).clamp(0, 1);
+    CHECK(torch::allclose(metrics::ssim_for_loss(b, a), metrics::ssim(b, a), 1e-4, 1e-5));
   }
 }
