@@ -14,6 +14,7 @@
 
 #include "common/error.hpp"
 #include "common/test_hooks.hpp"
+#include "shards/manifest.hpp"
 #include "common/files.hpp"
 #include "common/progress.hpp"
 #include "common/tool.hpp"
@@ -50,16 +51,16 @@ json plan_on_root(const JobOptions& o) {
     const Settings settings = settings_from(o);
     Plan plan = make_plan(settings);
     ensure_writable_directory(o.output);  // after planning: bad input leaves no empty directory behind
-    const fs::path manifest = fs::path(o.output) / "manifest.json";
+    const std::string manifest = shards::manifest_path(o.output);
     if (fs::exists(manifest) && !o.force) {
-      json old;
+      std::string old_digest;
       try {
-        old = json::parse(read_text_file(manifest));
-      } catch (const std::exception&) {
-        throw InputError(manifest.string() + " exists but is not valid JSON; pass --force to rebuild the dataset");
+        old_digest = shards::read_manifest(o.output).plan_digest;
+      } catch (const InputError& e) {
+        throw InputError(std::string(e.what()) + "; pass --force to rebuild the dataset");
       }
-      if (old.value("plan_digest", "") != plan.digest)
-        throw InputError(o.output + " already holds a dataset made from other inputs or settings (" + manifest.string() +
+      if (old_digest != plan.digest)
+        throw InputError(o.output + " already holds a dataset made from other inputs or settings (" + manifest +
                          " has another plan digest). Pass --force to replace it, or choose another --output.");
     }
     return json{{"plan", to_json(plan)}};
@@ -142,55 +143,49 @@ std::string utc_now() {
 }
 
 // Rank 0: the manifest from every rank's shard records.
-json build_manifest(const Plan& plan, const JobOptions& o, const std::vector<json>& records, const json& per_rank,
-                    double plan_s, double write_s) {
+shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std::vector<json>& records, const json& per_rank,
+                                double plan_s, double write_s) {
   std::size_t decoded = 0;  // images decoded in this run (reused shards excluded), for the rate
   for (const auto& r : per_rank) decoded += r["decoded"].get<std::size_t>();
-  json splits = json::object();
+  shards::Manifest m;
+  m.plan_digest = plan.digest;
   json skipped = json::array();
   for (const auto& k : plan.skipped) skipped.push_back({{"image", k.image}, {"split", k.split}, {"reason", k.reason}});
   std::size_t written = 0;
   std::map<std::string, std::set<std::int64_t>> patients;
   for (const auto& r : records) {
     const std::string split = r["split"];
-    json entry = r;
-    entry.erase("patients");
-    entry.erase("skipped");
-    entry.erase("reused");
-    entry.erase("seconds");
-    splits[split]["shards"].push_back(entry);
-    splits[split]["images"] = splits[split].value("images", 0) + r["count"].get<std::size_t>();
+    m.splits[split].shards.push_back({r["file"], split, r["digest"], r["sha256"], r["index"], r["count"], r["planned"], r["bytes"]});
+    m.splits[split].images += r["count"].get<std::size_t>();
     written += r["count"].get<std::size_t>();
     for (const auto& p : r["patients"]) patients[split].insert(p.get<std::int64_t>());
     for (const auto& k : r["skipped"]) skipped.push_back(k);
   }
-  for (auto& [name, s] : splits.items()) s["patients"] = patients[name].size();
+  for (auto& [name, s] : m.splits) s.patients = patients[name].size();
   std::sort(skipped.begin(), skipped.end(), [](const json& a, const json& b) { return a["image"] < b["image"]; });
-  const double total_s = plan_s + write_s;
-  return json{{"format_version", shards::kFormatVersion},
-              {"tool", version_string()},
-              {"created_utc", utc_now()},
-              {"input", fs::absolute(o.input).string()},
-              {"plan_digest", plan.digest},
-              {"config", o.config->to_json()},
-              {"metadata", {{"format", plan.metadata_format}, {"rows", plan.metadata_rows}, {"patients", plan.metadata_patients}}},
-              {"splits", splits},
-              {"totals",
-               {{"listed", plan.listed},
-                {"written", written},
-                {"skipped", skipped.size()},
-                {"excluded_by_limit", plan.excluded_by_limit},
-                {"unlisted_on_disk", plan.unlisted_on_disk}}},
-              {"skipped", skipped},
-              {"warnings", plan.warnings},
-              {"timings",
-               {{"ranks", per_rank.size()},
-                {"plan_s", plan_s},
-                {"write_s", write_s},
-                {"total_s", total_s},
-                {"decoded", decoded},
-                {"images_per_s", write_s > 0 ? static_cast<double>(decoded) / write_s : 0.0},
-                {"per_rank", per_rank}}}};
+  m.details = {{"format_version", shards::kFormatVersion},
+               {"tool", version_string()},
+               {"created_utc", utc_now()},
+               {"input", fs::absolute(o.input).string()},
+               {"config", o.config->to_json()},
+               {"metadata", {{"format", plan.metadata_format}, {"rows", plan.metadata_rows}, {"patients", plan.metadata_patients}}},
+               {"totals",
+                {{"listed", plan.listed},
+                 {"written", written},
+                 {"skipped", skipped.size()},
+                 {"excluded_by_limit", plan.excluded_by_limit},
+                 {"unlisted_on_disk", plan.unlisted_on_disk}}},
+               {"skipped", skipped},
+               {"warnings", plan.warnings},
+               {"timings",
+                {{"ranks", per_rank.size()},
+                 {"plan_s", plan_s},
+                 {"write_s", write_s},
+                 {"total_s", plan_s + write_s},
+                 {"decoded", decoded},
+                 {"images_per_s", write_s > 0 ? static_cast<double>(decoded) / write_s : 0.0},
+                 {"per_rank", per_rank}}}};
+  return m;
 }
 
 // Removes shard files of an earlier run that the new plan no longer has, and the temporary
@@ -230,19 +225,17 @@ void write_manifest(const Plan& plan, const JobOptions& o, const std::vector<std
     return a["split"] != b["split"] ? a["split"] < b["split"] : a["index"] < b["index"];
   });
   remove_stale_shards(o.output, plan);
-  const json manifest = build_manifest(plan, o, records, per_rank, plan_s, write_s);
-  write_file_atomic(fs::path(o.output) / "manifest.json", manifest.dump(2) + "\n");
+  const shards::Manifest manifest = build_manifest(plan, o, records, per_rank, plan_s, write_s);
+  shards::write_manifest(o.output, manifest);
 
-  const auto& t = manifest["totals"];
   std::size_t reused = 0;
   for (const auto& r : records) reused += r["reused"].get<bool>() ? 1 : 0;
   spdlog::info("{} shards written, {} shards reused (complete from an earlier run)", records.size() - reused, reused);
+  const auto images = [&](const char* split) { return manifest.splits.count(split) ? manifest.splits.at(split).images : 0; };
   spdlog::info("wrote {}: {} images (train {}, val {}, test {}), {} skipped, {:.1f} images/s over {} ranks",
-               (fs::path(o.output) / "manifest.json").string(), t["written"].get<std::size_t>(),
-               manifest["splits"].value("train", json::object()).value("images", 0),
-               manifest["splits"].value("val", json::object()).value("images", 0),
-               manifest["splits"].value("test", json::object()).value("images", 0), t["skipped"].get<std::size_t>(),
-               manifest["timings"]["images_per_s"].get<double>(), gathered.size());
+               shards::manifest_path(o.output), manifest.details["totals"]["written"].get<std::size_t>(), images("train"),
+               images("val"), images("test"), manifest.details["totals"]["skipped"].get<std::size_t>(),
+               manifest.details["timings"]["images_per_s"].get<double>(), gathered.size());
 }
 
 }  // namespace

@@ -4,11 +4,10 @@
 #include <chrono>
 #include <filesystem>
 
-#include <nlohmann/json.hpp>
-
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "random/keyed.hpp"
+#include "shards/manifest.hpp"
 
 namespace cxr::loader {
 namespace {
@@ -22,23 +21,16 @@ std::mutex& hdf5_mutex() {
 }  // namespace
 
 Dataset::Dataset(const std::string& dir, const std::string& split) {
-  const fs::path manifest_path = fs::path(dir) / "manifest.json";
-  if (!fs::exists(manifest_path))
-    throw InputError("no dataset at " + dir + ": " + manifest_path.string() + " is missing (run cxr-preprocess first)");
-  nlohmann::json m;
-  try {
-    m = nlohmann::json::parse(read_text_file(manifest_path));
-  } catch (const nlohmann::json::exception& e) {
-    throw InputError(manifest_path.string() + ": not valid JSON: " + e.what());
-  }
-  if (!m.contains("splits") || !m["splits"].contains(split))
-    throw InputError(manifest_path.string() + ": the dataset has no '" + split + "' split");
+  const shards::Manifest manifest = shards::read_manifest(dir);
+  const std::string manifest_path = shards::manifest_path(dir);
+  const auto it = manifest.splits.find(split);
+  if (it == manifest.splits.end()) throw InputError(manifest_path + ": the dataset has no '" + split + "' split");
   std::lock_guard<std::mutex> lock(hdf5_mutex());
-  for (const auto& sh : m["splits"][split]["shards"]) {
-    const std::string path = (fs::path(dir) / sh["file"].get<std::string>()).string();
+  for (const auto& sh : it->second.shards) {
+    const std::string path = (fs::path(dir) / sh.file).string();
     auto reader = std::make_unique<shards::ShardReader>(path);
-    if (reader->info().plan_digest != sh["digest"].get<std::string>())
-      throw InputError(path + " does not belong to " + manifest_path.string() +
+    if (reader->info().plan_digest != sh.digest)
+      throw InputError(path + " does not belong to " + manifest_path +
                        " (its digest differs: a later cxr-preprocess run replaced it); rerun cxr-preprocess");
     if (image_size_ == 0) image_size_ = reader->info().image_size;
     if (reader->info().image_size != image_size_) throw InputError(path + ": image size differs from the other shards");
@@ -48,7 +40,7 @@ Dataset::Dataset(const std::string& dir, const std::string& split) {
     }
     shards_.push_back(std::move(reader));
   }
-  if (index_.empty()) throw InputError(manifest_path.string() + ": the '" + split + "' split has no images");
+  if (index_.empty()) throw InputError(manifest_path + ": the '" + split + "' split has no images");
 }
 
 const shards::Sample& Dataset::sample(std::size_t i) const {

@@ -4,6 +4,8 @@
 #include <fstream>
 
 #include "helpers.hpp"
+#include "common/error.hpp"
+#include "shards/manifest.hpp"
 #include "shards/shard.hpp"
 
 using namespace cxr;
@@ -99,5 +101,37 @@ TEST_SUITE("shards") {
     CHECK(CXR_ERROR_OF(shards::ShardReader reader(path)).find(path) != std::string::npos);
     CHECK_FALSE(shards::shard_is_complete(dir.file("x.h5", "not hdf5"), "d"));
     CHECK_FALSE(shards::shard_is_complete((dir.path / "missing.h5").string(), "d"));
+  }
+
+  TEST_CASE("manifest.json: written then read back the same; missing, broken and incomplete ones named") {
+    test::ScratchDir dir("manifest");
+    shards::Manifest m;
+    m.plan_digest = "abc123";
+    m.splits["train"] = {3, 2, {{"train/shard-00000.h5", "train", "d0", "s0", 0, 2, 2, 1234}, {"train/shard-00001.h5", "train", "d1", "s1", 1, 1, 2, 99}}};
+    m.splits["test"] = {1, 1, {{"test/shard-00000.h5", "test", "d2", "s2", 0, 1, 1, 77}}};
+    m.details = {{"format_version", 1}, {"totals", {{"written", 4}}}};
+    shards::write_manifest(dir.path.string(), m);
+    const shards::Manifest back = shards::read_manifest(dir.path.string());
+    CHECK(back.plan_digest == "abc123");
+    CHECK(back.details == m.details);
+    REQUIRE(back.splits.size() == 2);
+    CHECK(back.splits.at("train").images == 3);
+    CHECK(back.splits.at("train").patients == 2);
+    REQUIRE(back.splits.at("train").shards.size() == 2);
+    const auto& sh = back.splits.at("train").shards[1];
+    CHECK(sh.file == "train/shard-00001.h5");
+    CHECK(sh.digest == "d1");
+    CHECK(sh.sha256 == "s1");
+    CHECK(sh.index == 1);
+    CHECK(sh.count == 1);
+    CHECK(sh.planned == 2);
+    CHECK(sh.bytes == 99);
+    CHECK(back.splits.at("test").shards[0].split == "test");
+
+    CHECK(CXR_ERROR_OF(shards::read_manifest((dir.path / "nowhere").string())).find("no dataset at") != std::string::npos);
+    dir.file("manifest.json", "{\"plan_digest\": \"x\"");
+    CHECK(CXR_ERROR_OF(shards::read_manifest(dir.path.string())).find("manifest.json: not a valid manifest") != std::string::npos);
+    dir.file("manifest.json", "{\"plan_digest\": \"x\", \"splits\": {\"train\": {\"images\": 1}}}");
+    CHECK_THROWS_AS(shards::read_manifest(dir.path.string()), InputError);
   }
 }
