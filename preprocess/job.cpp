@@ -26,9 +26,9 @@ namespace {
 
 using nlohmann::json;
 
-Settings settings_from(const JobOptions& o) {
+PlanOptions plan_options_from(const JobOptions& o) {
   const config::Config& c = *o.config;
-  Settings s;
+  PlanOptions s;
   s.input = o.input;
   s.image_size = static_cast<int>(c.get_int("preprocess.image_size"));
   s.shard_size = static_cast<int>(c.get_int("preprocess.shard_size"));
@@ -48,8 +48,8 @@ Settings settings_from(const JobOptions& o) {
 // Rank 0's half of planning: the plan, or the reason there is none.
 json plan_on_root(const JobOptions& o) {
   try {
-    const Settings settings = settings_from(o);
-    Plan plan = make_plan(settings);
+    const PlanOptions options = plan_options_from(o);
+    Plan plan = make_plan(options);
     ensure_writable_directory(o.output);  // after planning: bad input leaves no empty directory behind
     const std::string manifest = shards::manifest_path(o.output);
     if (fs::exists(manifest) && !o.force) {
@@ -77,7 +77,7 @@ struct ShardResult {
 };
 
 // Writes one shard (or keeps a complete one). Throws RuntimeError on I/O failure.
-ShardResult write_shard(const PlannedShard& shard, const Settings& s, const JobOptions& o, Progress& progress) {
+ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const JobOptions& o, Progress& progress) {
   const fs::path final_path = fs::path(o.output) / shard.file;
   fs::create_directories(final_path.parent_path());
   ShardResult result;
@@ -248,7 +248,7 @@ int run(dist::World& world, const JobOptions& o) {
   planned = json::parse(world.broadcast(world.is_root() ? planned.dump() : std::string()));
   if (planned.contains("error")) throw CollectiveError(planned["error"].get<std::string>(), kExitUsage);
   const Plan plan = plan_from_json(planned["plan"]);
-  Settings settings = settings_from(o);  // cheap; every rank needs the numbers
+  const PlanOptions options = plan_options_from(o);  // cheap; every rank needs the numbers
   const double plan_s = MPI_Wtime() - t_start;
   if (world.is_root()) {
     for (const auto& w : plan.warnings) spdlog::warn("{}", w);
@@ -273,7 +273,7 @@ int run(dist::World& world, const JobOptions& o) {
   std::size_t decoded = 0;
   try {
     for (const PlannedShard* sh : mine) {
-      ShardResult r = write_shard(*sh, settings, o, progress);
+      ShardResult r = write_shard(*sh, options, o, progress);
       decoded += r.decoded;
       my_records.push_back(std::move(r.record));
     }

@@ -44,7 +44,7 @@ std::string pick_existing(const fs::path& root, const std::vector<std::string>& 
 
 }  // namespace
 
-void resolve_inputs(Settings& s, const std::string& metadata, const std::string& train_val, const std::string& test) {
+void resolve_inputs(PlanOptions& s, const std::string& metadata, const std::string& train_val, const std::string& test) {
   const fs::path root(s.input);
   if (!fs::is_directory(root)) throw InputError("dataset root " + s.input + " does not exist or is not a directory");
   auto given = [](const std::string& path, const std::string& key) {
@@ -61,7 +61,7 @@ void resolve_inputs(Settings& s, const std::string& metadata, const std::string&
   s.test_list = !test.empty() ? given(test, "input.test_list") : pick_existing(root, {"test_list.txt"}, "the split list");
 }
 
-Plan make_plan(const Settings& s) {
+Plan make_plan(const PlanOptions& s) {
   Plan plan;
   const nih::Metadata meta = nih::read_metadata(s.metadata);
   plan.metadata_format = meta.header_format;

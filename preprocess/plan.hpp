@@ -11,7 +11,7 @@
 
 namespace cxr::preprocess {
 
-struct Settings {
+struct PlanOptions {
   std::string input;            // dataset root
   std::string metadata;         // resolved paths of the inputs
   std::string train_val_list;
@@ -56,10 +56,10 @@ struct Plan {
 };
 
 // Resolves the input paths from the root and the input.* config keys (InputError if missing).
-void resolve_inputs(Settings& settings, const std::string& metadata, const std::string& train_val, const std::string& test);
+void resolve_inputs(PlanOptions& options, const std::string& metadata, const std::string& train_val, const std::string& test);
 
 // Builds the plan. InputError for missing or malformed inputs.
-Plan make_plan(const Settings& settings);
+Plan make_plan(const PlanOptions& options);
 
 nlohmann::json to_json(const Plan& plan);
 Plan plan_from_json(const nlohmann::json& j);
