@@ -42,94 +42,112 @@ struct Lesion {
   double x, y, r, strength;
 };
 
-}  // namespace
-
-image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t image_id, std::uint16_t labels, bool ap) {
-  rng::KeyedStream r(seed, rng::Purpose::Synthetic, image_id);
-  // Pose and exposure for this image.
-  const double scale = r.uniform(0.93, 1.05) * (ap ? 1.04 : 1.0);
-  const double shift_x = r.uniform(-0.04, 0.04), shift_y = r.uniform(-0.04, 0.04);
-  const double tilt = r.uniform(-0.05, 0.05);
-  const double exposure = r.uniform(0.85, 1.1);
-  const double gamma = r.uniform(0.85, 1.15);
-  const bool cardiomegaly = labels & (1u << 1);
-  const bool effusion = labels & (1u << 2);
-  const double heart_rx = (cardiomegaly ? 0.36 : 0.27) * (ap ? 1.08 : 1.0);
-
+// What varies from image to image: pose, exposure, findings, texture. Drawn in a fixed order
+// from the image's own stream, so an image does not depend on any other.
+struct Scene {
+  double scale, shift_x, shift_y, tilt, exposure, gamma, heart_rx;
+  bool effusion;
   std::vector<Wave> waves;
+  std::vector<Lesion> lesions;
+};
+
+Scene draw_scene(rng::KeyedStream& r, std::uint16_t labels, bool ap) {
+  Scene s;
+  // Pose and exposure for this image.
+  s.scale = r.uniform(0.93, 1.05) * (ap ? 1.04 : 1.0);
+  s.shift_x = r.uniform(-0.04, 0.04);
+  s.shift_y = r.uniform(-0.04, 0.04);
+  s.tilt = r.uniform(-0.05, 0.05);
+  s.exposure = r.uniform(0.85, 1.1);
+  s.gamma = r.uniform(0.85, 1.15);
+  const bool cardiomegaly = labels & (1u << 1);
+  s.effusion = labels & (1u << 2);
+  s.heart_rx = (cardiomegaly ? 0.36 : 0.27) * (ap ? 1.08 : 1.0);
+
   for (int i = 0; i < 8; ++i) {
     const double freq = r.uniform(2.0, 14.0), dir = r.uniform(0, 2 * kPi);
-    waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.018 / (1 + 0.15 * freq)});
+    s.waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.018 / (1 + 0.15 * freq)});
   }
   // Lung vessel texture: many faint, thin high-frequency waves.
   for (int i = 0; i < 10; ++i) {
     const double freq = r.uniform(20.0, 45.0), dir = r.uniform(0, 2 * kPi);
-    waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.006});
+    s.waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.006});
   }
-  std::vector<Lesion> lesions;
   const bool nodule = labels & (1u << 5), mass = labels & (1u << 4);
   const int n_lesions = (nodule ? 1 + static_cast<int>(r.below(3)) : 0) + (mass ? 1 : 0) +
                         ((labels & ~((1u << 1) | (1u << 2) | (1u << 4) | (1u << 5))) ? 1 : 0);
   for (int i = 0; i < n_lesions; ++i) {
     const double side = r.uniform() < 0.5 ? -1.0 : 1.0;
-    lesions.push_back({side * r.uniform(0.2, 0.5), r.uniform(-0.4, 0.35),
+    s.lesions.push_back({side * r.uniform(0.2, 0.5), r.uniform(-0.4, 0.35),
                        (mass && i == n_lesions - 1) ? r.uniform(0.07, 0.12) : r.uniform(0.02, 0.045),
                        r.uniform(0.12, 0.25)});
   }
 
+  return s;
+}
+
+// Brightness before exposure at posed coordinates (x, y) in [-1, 1].
+double brightness(const Scene& s, double x, double y) {
+  const double edge = 0.02;
+
+  const double body = smooth(ellipse(x, y, 0.0, 0.15, 0.88, 1.05), 0.04);
+  double v = 0.06 + 0.40 * body;  // air outside, soft tissue inside
+  // Shoulders and neck.
+  v += 0.10 * smooth(ellipse(x, y, 0.0, -0.95, 0.95, 0.25), 0.05);
+
+  // Lungs: two ellipses above the diaphragm domes.
+  const double dome_l = 0.42 + 0.18 * (x + 0.4) * (x + 0.4), dome_r = 0.38 + 0.18 * (x - 0.4) * (x - 0.4);
+  double lung = 0.0;
+  for (int side = -1; side <= 1; side += 2) {
+    const double cx = 0.37 * side;
+    const double inside = ellipse(x, y, cx, -0.08, 0.27, 0.58, -0.08 * side);
+    const double dome = side < 0 ? dome_l : dome_r;
+    lung = std::max(lung, smooth(inside, edge) * smooth(dome - y, 0.03));
+  }
+  if (s.effusion) lung *= 1.0 - 0.7 * smooth(y - 0.22, 0.08);  // fluid fills the bases
+  v -= 0.28 * lung;
+
+  // Heart and mediastinum (brighter, over the left lung), spine.
+  v += 0.13 * smooth(ellipse(x, y, 0.07, 0.22, s.heart_rx, 0.26), 0.06);
+  v += 0.10 * smooth(0.11 - std::fabs(x), 0.03) * smooth(0.5 - y, 0.05) * smooth(y + 0.95, 0.05);
+  const double spine = smooth(0.065 - std::fabs(x), 0.01);
+  v += 0.18 * spine * (0.8 + 0.2 * std::cos(y * 38.0));
+
+  // Ribs: curved bands across each hemithorax; clavicles near the top.
+  for (int k = 0; k < 9; ++k) {
+    const double y_rib = -0.62 + 0.13 * k + 0.3 * x * x;
+    const double band = smooth(0.018 - std::fabs(y - y_rib), 0.008);
+    v += 0.07 * band * smooth(std::fabs(x) - 0.07, 0.02) * smooth(0.75 - std::fabs(x), 0.05);
+  }
+  for (int side = -1; side <= 1; side += 2) {
+    const double y_clav = -0.68 + 0.12 * (x * side - 0.35) * (x * side - 0.35) - 0.08 * (x * side);
+    v += 0.09 * smooth(0.022 - std::fabs(y - y_clav), 0.008) * smooth(0.7 - x * side, 0.04) *
+     smooth(x * side - 0.05, 0.04);
+  }
+  for (const auto& l : s.lesions) v += l.strength * smooth(ellipse(x, y, l.x, l.y, l.r, l.r * 0.9), 0.2);
+
+  double tex = 0.0;
+  for (const auto& w : s.waves) tex += w.amplitude * std::sin(w.kx * x + w.ky * y + w.phase);
+  v += tex * (0.5 + lung);
+
+  return v;
+}
+
+}  // namespace
+
+image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t image_id, std::uint16_t labels, bool ap) {
+  rng::KeyedStream r(seed, rng::Purpose::Synthetic, image_id);
+  const Scene s = draw_scene(r, labels, ap);
   image::Gray8 img;
   img.width = img.height = size;
   img.pixels.resize(static_cast<std::size_t>(size) * static_cast<std::size_t>(size));
-  const double ct = std::cos(tilt), st = std::sin(tilt);
+  const double ct = std::cos(s.tilt), st = std::sin(s.tilt);
   for (int py = 0; py < size; ++py) {
     for (int px = 0; px < size; ++px) {
       // Normalised coordinates in [-1, 1], posed.
-      const double x0 = (2.0 * (px + 0.5) / size - 1.0 - shift_x) / scale;
-      const double y0 = (2.0 * (py + 0.5) / size - 1.0 - shift_y) / scale;
-      const double x = ct * x0 + st * y0, y = -st * x0 + ct * y0;
-      const double edge = 0.02;
-
-      const double body = smooth(ellipse(x, y, 0.0, 0.15, 0.88, 1.05), 0.04);
-      double v = 0.06 + 0.40 * body;  // air outside, soft tissue inside
-      // Shoulders and neck.
-      v += 0.10 * smooth(ellipse(x, y, 0.0, -0.95, 0.95, 0.25), 0.05);
-
-      // Lungs: two ellipses above the diaphragm domes.
-      const double dome_l = 0.42 + 0.18 * (x + 0.4) * (x + 0.4), dome_r = 0.38 + 0.18 * (x - 0.4) * (x - 0.4);
-      double lung = 0.0;
-      for (int side = -1; side <= 1; side += 2) {
-        const double cx = 0.37 * side;
-        const double inside = ellipse(x, y, cx, -0.08, 0.27, 0.58, -0.08 * side);
-        const double dome = side < 0 ? dome_l : dome_r;
-        lung = std::max(lung, smooth(inside, edge) * smooth(dome - y, 0.03));
-      }
-      if (effusion) lung *= 1.0 - 0.7 * smooth(y - 0.22, 0.08);  // fluid fills the bases
-      v -= 0.28 * lung;
-
-      // Heart and mediastinum (brighter, over the left lung), spine.
-      v += 0.13 * smooth(ellipse(x, y, 0.07, 0.22, heart_rx, 0.26), 0.06);
-      v += 0.10 * smooth(0.11 - std::fabs(x), 0.03) * smooth(0.5 - y, 0.05) * smooth(y + 0.95, 0.05);
-      const double spine = smooth(0.065 - std::fabs(x), 0.01);
-      v += 0.18 * spine * (0.8 + 0.2 * std::cos(y * 38.0));
-
-      // Ribs: curved bands across each hemithorax; clavicles near the top.
-      for (int k = 0; k < 9; ++k) {
-        const double y_rib = -0.62 + 0.13 * k + 0.3 * x * x;
-        const double band = smooth(0.018 - std::fabs(y - y_rib), 0.008);
-        v += 0.07 * band * smooth(std::fabs(x) - 0.07, 0.02) * smooth(0.75 - std::fabs(x), 0.05);
-      }
-      for (int side = -1; side <= 1; side += 2) {
-        const double y_clav = -0.68 + 0.12 * (x * side - 0.35) * (x * side - 0.35) - 0.08 * (x * side);
-        v += 0.09 * smooth(0.022 - std::fabs(y - y_clav), 0.008) * smooth(0.7 - x * side, 0.04) *
-             smooth(x * side - 0.05, 0.04);
-      }
-      for (const auto& l : lesions) v += l.strength * smooth(ellipse(x, y, l.x, l.y, l.r, l.r * 0.9), 0.2);
-
-      double tex = 0.0;
-      for (const auto& w : waves) tex += w.amplitude * std::sin(w.kx * x + w.ky * y + w.phase);
-      v += tex * (0.5 + lung);
-
-      v = std::pow(std::clamp(v * exposure, 0.0, 1.0), gamma);
+      const double x0 = (2.0 * (px + 0.5) / size - 1.0 - s.shift_x) / s.scale;
+      const double y0 = (2.0 * (py + 0.5) / size - 1.0 - s.shift_y) / s.scale;
+      const double v = std::pow(std::clamp(brightness(s, ct * x0 + st * y0, -st * x0 + ct * y0) * s.exposure, 0.0, 1.0), s.gamma);
       img.pixels[static_cast<std::size_t>(py) * static_cast<std::size_t>(size) + static_cast<std::size_t>(px)] =
           static_cast<std::uint8_t>(std::lround(v * 255.0));
     }
