@@ -48,7 +48,7 @@ json parse_eval_csv(const std::string& path) {
     if (line.empty()) continue;
     std::vector<std::string> f;
     try {
-      f = nih::split_csv_line(line);
+      f = split_csv_line(line);
     } catch (const std::exception& e) {
       throw InputError(at_line(path, no, e.what()));
     }
