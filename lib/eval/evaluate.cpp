@@ -65,7 +65,7 @@ rundir::TunedBaseline tune_baselines(const loader::Dataset& val, double sigma, d
 
 // Where the baselines tune: the evaluated dataset's validation split, or, for a test-only dataset
 // (another hospital's), the run's own.
-std::string tuning_data(const std::string& data_dir, const config::Config& cfg) {
+std::string tuning_data(const dist::World& world, const std::string& data_dir, const config::Config& cfg) {
   auto has_val = [](const std::string& dir) {
     const fs::path manifest = fs::path(dir) / "manifest.json";
     return fs::exists(manifest) && nlohmann::json::parse(read_text_file(manifest)).at("splits").contains("val");
@@ -75,8 +75,9 @@ std::string tuning_data(const std::string& data_dir, const config::Config& cfg) 
   if (!has_val(own))
     throw InputError("neither " + data_dir + " nor the run's own dataset " + own + " has a 'val' split to tune the Gaussian and "
                      "median baselines on; leave them out with --methods model,noisy");
-  log::warn(fmt::format("{} has no 'val' split: the Gaussian and median baselines tune on the run's own validation images ({})",
-                        data_dir, own));
+  if (world.is_root())
+    log::warn(fmt::format("{} has no 'val' split: the Gaussian and median baselines tune on the run's own validation images ({})",
+                          data_dir, own));
   return own;
 }
 
@@ -138,7 +139,7 @@ void open_data(const dist::World& world, const EvalOptions& o, Evaluation& e) {
       e.lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
     }
     if (!filters) return;
-    const loader::Dataset val(tuning_data(e.data_dir, e.cfg), "val");
+    const loader::Dataset val(tuning_data(world, e.data_dir, e.cfg), "val");
     for (double sigma : e.sigmas) e.tuned.push_back(tune_baselines(val, sigma, e.noise_mean, o.noise_seed));
   });
 }
@@ -192,12 +193,11 @@ std::vector<rundir::EvalRow> score(const dist::World& world, const EvalOptions& 
   return rows;
 }
 
-// Each rank writes its rows; rank 0 then the metadata and, in an --out folder, the run's
-// config.yaml: what cxr-reduce reads. Agreed, so that a failed write on any rank ends every rank.
-void write_results(const dist::World& world, const EvalOptions& o, const Evaluation& e, const std::vector<rundir::EvalRow>& rows) {
-  world.watchdog().set_context("writing the evaluation results");
+// Rank 0's part, once every rank has written its rows: the metadata and, in an --out folder, the
+// run's config.yaml, which is what cxr-reduce reads besides the rows.
+void write_meta(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
+  world.watchdog().set_context("rank 0 writing eval/meta.json");
   const std::string out = e.out_dir.string();
-  dist::all_or_none(world, [&] { write_file_atomic(rundir::eval_results_path(out, world.rank()), rundir::to_csv(rows)); });
   dist::all_or_none(world, [&] {
     if (!world.is_root()) return;
     std::string names;
@@ -222,7 +222,13 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   e.out_dir = o.out_dir.empty() ? fs::path(o.run_dir) : fs::path(o.out_dir);
   load_model(world, o, e);
   open_data(world, o, e);
-  write_results(world, o, e, score(world, o, e));
+  // Scoring its slice and writing its rows is each rank's own work: agreed too, so that a failure
+  // on one rank (an unreadable shard, a full disk) ends every rank with its message.
+  world.watchdog().set_context("scoring and writing each rank's results");
+  dist::all_or_none(world, [&] {
+    write_file_atomic(rundir::eval_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(score(world, o, e)));
+  });
+  write_meta(world, o, e);
   return kExitOk;
 }
 
