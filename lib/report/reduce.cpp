@@ -35,8 +35,49 @@ std::set<std::string> methods_of(const Groups& groups) {
   for (const auto& group : groups) methods.insert(std::get<2>(group.first));
   return methods;
 }
+}  // namespace
 
-// ---- Statistics: the summary document, part by part.
+// ---- Ingest.
+
+Run open_run(const std::string& dir, bool training_only) {
+  Run run;
+  run.dir = dir;
+  const fs::path path = fs::path(dir).lexically_normal();
+  run.name = (path.filename().empty() ? path.parent_path() : path).filename().string();
+  if (!training_only) {
+    const fs::path meta = rundir::eval_meta_path(dir);
+    if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
+    run.meta = rundir::parse_eval_meta(read_text_file(meta), meta.string());
+    for (int k = 0; k < run.meta->ranks; ++k)
+      if (const fs::path csv = rundir::eval_results_path(dir, k); !fs::exists(csv))
+        throw InputError("run " + dir + ": " + csv.string() + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
+  }
+  run.config = config::load_run_config(dir);
+  return run;
+}
+
+void complete_run(Run& run) {
+  auto key = [](const EvalRow& row) { return std::tie(row.image, row.sigma, row.method); };
+  std::sort(run.rows.begin(), run.rows.end(), [&](const EvalRow& a, const EvalRow& b) { return key(a) < key(b); });
+  for (std::size_t i = 1; i < run.rows.size(); ++i)  // sorted: a repeated row is next to its twin
+    if (key(run.rows[i]) == key(run.rows[i - 1]))
+      throw InputError(fmt::format("run {}: {}|{}|{} appears twice in its eval CSVs", run.dir, run.rows[i].image, run.rows[i].sigma,
+                                   run.rows[i].method));
+  if (const auto& m = run.meta; m && run.rows.size() != m->images * m->sigmas.size() * m->methods.size())
+    throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
+                                 run.dir, run.rows.size(), m->images * m->sigmas.size() * m->methods.size(), m->images,
+                                 m->sigmas.size(), m->methods.size()));
+  std::vector<fs::path> logs;
+  if (const fs::path dir = fs::path(run.dir) / "logs"; fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".jsonl") logs.push_back(e.path());
+  std::sort(logs.begin(), logs.end());
+  for (const auto& log : logs) run.logs.push_back(rundir::parse_step_log(read_text_file(log), log.string()));
+}
+
+// ---- Statistics.
+
+namespace {
 
 // Rates and the loss curve from rank 0's log (its first step, a warm-up, left out of the
 // rates); peak memory over every rank's.
@@ -176,7 +217,33 @@ json scaling_json(const std::vector<Run>& runs, const json& runs_entries) {
   return out;
 }
 
+}  // namespace
+
+Groups make_groups(const std::vector<Run>& runs) {
+  Groups groups;
+  for (std::size_t r = 0; r < runs.size(); ++r)
+    for (const auto& row : runs[r].rows) {
+      Group& g = groups[{r, row.sigma, row.method}];
+      g.images.push_back(row.image);
+      for (const auto& [metric, field] : kMetrics) g.values[metric].push_back(row.*field);
+      if (row.lpips) g.values["lpips"].push_back(*row.lpips);
+    }
+  for (auto& [key, g] : groups)
+    for (const auto& [metric, values] : g.values)
+      if (metric != "lpips" || values.size() == g.images.size()) g.summaries[metric] = summarize(values);
+  return groups;
+}
+
+json make_summary(const std::vector<Run>& runs, const Groups& groups) {
+  json summary = {{"runs", runs_json(runs)}, {"groups", groups_json(runs, groups)}, {"paired", paired_json(runs, groups)}};
+  add_subsets(runs, summary);
+  summary["scaling"] = scaling_json(runs, summary["runs"]);
+  return summary;
+}
+
 // ---- Rendering.
+
+namespace {
 
 // The reference study's table shape: a row per run and sigma, a column per method.
 std::string quality_table(const std::vector<Run>& runs, const Groups& groups) {
@@ -248,83 +315,7 @@ std::string gnuplot_script(const std::vector<Run>& runs, const std::set<std::str
   return gp;
 }
 
-void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
-  const Groups groups = make_groups(runs);
-  const json summary = make_summary(runs, groups);
-  fs::create_directories(o.out_dir);
-  write_file_atomic(fs::path(o.out_dir) / "summary.csv", render_csv(runs, groups));
-  write_file_atomic(fs::path(o.out_dir) / "summary.json", summary.dump(2) + "\n");
-  write_file_atomic(fs::path(o.out_dir) / "summary.md", render_markdown(runs, groups, summary));
-  if (o.plots) write_plots(runs, groups, summary, o.out_dir);
-  spdlog::info("reduced {} run(s) into {}: summary.md, summary.csv, summary.json{}", runs.size(), o.out_dir,
-               o.plots ? ", psnr_by_sigma.png, loss_curves.png" : "");
-}
-
 }  // namespace
-
-// ---- Ingest.
-
-Run open_run(const std::string& dir, bool training_only) {
-  Run run;
-  run.dir = dir;
-  const fs::path path = fs::path(dir).lexically_normal();
-  run.name = (path.filename().empty() ? path.parent_path() : path).filename().string();
-  if (!training_only) {
-    const fs::path meta = rundir::eval_meta_path(dir);
-    if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
-    run.meta = rundir::parse_eval_meta(read_text_file(meta), meta.string());
-    for (int k = 0; k < run.meta->ranks; ++k)
-      if (const fs::path csv = rundir::eval_results_path(dir, k); !fs::exists(csv))
-        throw InputError("run " + dir + ": " + csv.string() + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
-  }
-  run.config = config::load_run_config(dir);
-  return run;
-}
-
-void complete_run(Run& run) {
-  auto key = [](const EvalRow& row) { return std::tie(row.image, row.sigma, row.method); };
-  std::sort(run.rows.begin(), run.rows.end(), [&](const EvalRow& a, const EvalRow& b) { return key(a) < key(b); });
-  for (std::size_t i = 1; i < run.rows.size(); ++i)  // sorted: a repeated row is next to its twin
-    if (key(run.rows[i]) == key(run.rows[i - 1]))
-      throw InputError(fmt::format("run {}: {}|{}|{} appears twice in its eval CSVs", run.dir, run.rows[i].image, run.rows[i].sigma,
-                                   run.rows[i].method));
-  if (const auto& m = run.meta; m && run.rows.size() != m->images * m->sigmas.size() * m->methods.size())
-    throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
-                                 run.dir, run.rows.size(), m->images * m->sigmas.size() * m->methods.size(), m->images,
-                                 m->sigmas.size(), m->methods.size()));
-  std::vector<fs::path> logs;
-  if (const fs::path dir = fs::path(run.dir) / "logs"; fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().extension() == ".jsonl") logs.push_back(e.path());
-  std::sort(logs.begin(), logs.end());
-  for (const auto& log : logs) run.logs.push_back(rundir::parse_step_log(read_text_file(log), log.string()));
-}
-
-// ---- Statistics.
-
-Groups make_groups(const std::vector<Run>& runs) {
-  Groups groups;
-  for (std::size_t r = 0; r < runs.size(); ++r)
-    for (const auto& row : runs[r].rows) {
-      Group& g = groups[{r, row.sigma, row.method}];
-      g.images.push_back(row.image);
-      for (const auto& [metric, field] : kMetrics) g.values[metric].push_back(row.*field);
-      if (row.lpips) g.values["lpips"].push_back(*row.lpips);
-    }
-  for (auto& [key, g] : groups)
-    for (const auto& [metric, values] : g.values)
-      if (metric != "lpips" || values.size() == g.images.size()) g.summaries[metric] = summarize(values);
-  return groups;
-}
-
-json make_summary(const std::vector<Run>& runs, const Groups& groups) {
-  json summary = {{"runs", runs_json(runs)}, {"groups", groups_json(runs, groups)}, {"paired", paired_json(runs, groups)}};
-  add_subsets(runs, summary);
-  summary["scaling"] = scaling_json(runs, summary["runs"]);
-  return summary;
-}
-
-// ---- Rendering.
 
 std::string render_csv(const std::vector<Run>& runs, const Groups& groups) {
   std::string csv = "run,model,sigma,method,n,psnr_mean,psnr_sd,psnr_ci95,ssim_mean,ssim_sd,ssim_ci95,ssim_3x3_mean,ssim_3x3_sd,"
@@ -396,6 +387,22 @@ void write_plots(const std::vector<Run>& runs, const Groups& groups, const json&
 }
 
 // ---- The job.
+
+namespace {
+
+void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
+  const Groups groups = make_groups(runs);
+  const json summary = make_summary(runs, groups);
+  fs::create_directories(o.out_dir);
+  write_file_atomic(fs::path(o.out_dir) / "summary.csv", render_csv(runs, groups));
+  write_file_atomic(fs::path(o.out_dir) / "summary.json", summary.dump(2) + "\n");
+  write_file_atomic(fs::path(o.out_dir) / "summary.md", render_markdown(runs, groups, summary));
+  if (o.plots) write_plots(runs, groups, summary, o.out_dir);
+  spdlog::info("reduced {} run(s) into {}: summary.md, summary.csv, summary.json{}", runs.size(), o.out_dir,
+               o.plots ? ", psnr_by_sigma.png, loss_curves.png" : "");
+}
+
+}  // namespace
 
 int run_reduce(dist::World& world, const ReduceOptions& o) {
   world.set_timeout(o.timeout_s);
