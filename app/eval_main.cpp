@@ -13,17 +13,19 @@
 int main(int argc, char** argv) {
   return cxr::dist::run_mpi_tool("cxr-eval", argc, argv, [&](cxr::dist::World& world) {
     CLI::App app{"Evaluate a cxr-train run: PSNR, SSIM (standard and the reference's 3x3) per image for the model, "
-                 "the noisy input and Gaussian/median filters; writes RUN/eval/rank-NNNNN.csv and RUN/samples/.",
+                 "the noisy input and Gaussian/median filters; writes RUN/eval/rank-NNNNN.csv and RUN/samples/ (or into --out).",
                  "cxr-eval"};
     cxr::add_version_flag(app);
     cxr::eval::EvalOptions o;
     app.add_option("--run", o.run_dir, "run directory of cxr-train")->required();
     app.add_option("--checkpoint", o.checkpoint, "best (default), latest, or a checkpoint file");
-    app.add_option("--data", o.data_dir, "dataset directory (default: the run's data.dir)");
+    app.add_option("--data", o.data_dir, "dataset directory (default: the run's data.dir); without a val split (a test-only "
+                   "dataset) the filters tune on the run's own");
     app.add_option("--split", o.split, "split to evaluate")->check(CLI::IsMember({"test", "val", "train"}));
     app.add_option("--sigma", o.sigmas, "noise sigmas, comma-separated (default: the run's)")->delimiter(',');
     app.add_option("--methods", o.methods, "methods, comma-separated: model, noisy, gaussian, median")->delimiter(',');
-    app.add_option("--out", o.out_dir, "output directory (default: the run directory)");
+    app.add_option("--out", o.out_dir, "output directory (default: the run directory); it gets eval/, samples/ and the run's "
+                   "config.yaml, so that cxr-reduce DIR reads it alone");
     app.add_option("--device", o.device, "auto (a GPU when there is one), cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     app.add_option("--batch-size", o.batch_size, "images per forward pass")->check(CLI::Range(1, 4096));
     app.add_option("--samples", o.samples, "image grids to write per sigma")->check(CLI::Range(0, 100000));

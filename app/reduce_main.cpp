@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     cxr::add_version_flag(app);
     cxr::report::ReduceOptions o;
     bool no_plots = false;
-    app.add_option("runs", o.runs, "run directories (each evaluated by cxr-eval)")->required();
+    app.add_option("runs", o.runs, "run directories evaluated by cxr-eval, or its --out folders")->required();
     app.add_option("--out", o.out_dir, "directory for summary.{csv,json,md} and the plots")->required();
     app.add_flag("--no-plots", no_plots, "skip the gnuplot PNGs");
     app.add_flag("--training-only", o.training_only, "runs without cxr-eval results: training statistics and scaling only");

@@ -26,4 +26,42 @@ std::optional<long long> parse_integer(const std::string& text) {
   return std::nullopt;
 }
 
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        field.push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field.push_back(c);
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\r' && i + 1 == line.size()) {
+      // CRLF line ending
+    } else {
+      field.push_back(c);
+    }
+  }
+  if (quoted) throw std::invalid_argument("unterminated quoted field");
+  fields.push_back(std::move(field));
+  return fields;
+}
+
+std::string csv_quote(const std::string& field) {
+  if (field.find_first_of(",\"") == std::string::npos) return field;
+  std::string quoted = "\"";
+  for (char c : field) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
 }  // namespace cxr

@@ -1,9 +1,8 @@
 #include "eval/evaluate.hpp"
 
 #include <algorithm>
-#include <optional>
 #include <filesystem>
-#include <sstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -14,52 +13,72 @@
 #include "common/progress.hpp"
 #include "config/run_config.hpp"
 #include "config/schema.hpp"
-#include "dist/communicator.hpp"
 #include "device/device.hpp"
 #include "image/image.hpp"
+#include "image/tensor.hpp"
 #include "loader/dataset.hpp"
 #include "metrics/lpips.hpp"
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
 #include "nih/metadata.hpp"
+#include "random/keyed.hpp"
+#include "rundir/eval_results.hpp"
+#include "shards/manifest.hpp"
 #include "train/checkpoint.hpp"
 
 namespace cxr::eval {
 namespace {
 
-using nlohmann::json;
-
-// Baseline parameters, chosen per sigma on validation images by the lowest mean L1.
-struct Tuned {
-  double blur_sigma = 1.0;
-  int median_kernel = 3;
+// What every rank needs before it scores an image: read, checked and agreed on by all ranks.
+struct Evaluation {
+  fs::path out_dir;
+  bool separate_out = false;  // --out is not the run directory: it gets a copy of config.yaml
+  config::Config cfg{config::project_schema()};  // the run's
+  std::string checkpoint, data_dir;
+  std::vector<double> sigmas;
+  double noise_mean = 0;
+  std::shared_ptr<models::DenoiserImpl> model;
+  train::CheckpointContent content;
+  torch::Device device = torch::kCPU;
+  std::unique_ptr<loader::Dataset> data;
+  std::vector<std::size_t> mine;  // this rank's slice of the split
+  std::optional<metrics::Lpips> lpips;
+  std::string lpips_status = "unavailable: no AlexNet backbone weights given (--lpips-backbone; see docs/ARCHITECTURE.md)";
+  std::vector<rundir::TunedBaseline> tuned;  // per sigma, when a filter is evaluated
 };
 
-Tuned tune_baselines(const loader::Dataset& val, double sigma, double mean, std::uint64_t seed) {
+// Baseline parameters, chosen per sigma on validation images by the lowest mean L1.
+rundir::TunedBaseline tune_baselines(const loader::Dataset& val, double sigma, double mean, std::uint64_t seed) {
   std::vector<std::size_t> idx;
   for (std::size_t i = 0; i < std::min<std::size_t>(16, val.size()); ++i) idx.push_back(i);
-  const torch::Tensor clean = val.read_batch(idx);
-  std::vector<std::uint64_t> ids;
-  for (auto i : idx) ids.push_back(val.id(i));
-  const torch::Tensor noisy = noise::obfuscate(clean, ids, 0, noise::NoiseOptions().mean(mean).sigma(sigma).seed(seed ^ 0x5A17));
+  // Noise of its own purpose: tuning never sees the noise the methods are then scored on.
+  const auto tuning = noise::NoiseOptions().mean(mean).sigma(sigma).seed(seed).purpose(rng::Purpose::BaselineTuning);
+  const auto batch = loader::read_noisy_batch(val, idx, tuning, 0);
+  const torch::Tensor &clean = batch.clean, &noisy = batch.noisy;
   auto l1 = [&](const torch::Tensor& out) { return (out - clean).abs().mean().item<double>(); };
-  Tuned t;
+  rundir::TunedBaseline t{sigma};
   double best = 1e9;
   for (double b : {0.5, 0.75, 1.0, 1.5, 2.0, 3.0})
-    if (const double v = l1(metrics::gaussian_filter(noisy, b, mean)); v < best) best = v, t.blur_sigma = b;
+    if (const double v = l1(metrics::gaussian_filter(noisy, b, mean)); v < best) best = v, t.gaussian_blur_sigma = b;
   best = 1e9;
   for (int k : {3, 5, 7})
     if (const double v = l1(metrics::median_filter(noisy, k, mean)); v < best) best = v, t.median_kernel = k;
   return t;
 }
 
-image::Gray8 to_gray(const torch::Tensor& img) {  // [H, W] in [0, 1]
-  const torch::Tensor u8 = img.clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous();
-  image::Gray8 g;
-  g.height = static_cast<int>(u8.size(0));
-  g.width = static_cast<int>(u8.size(1));
-  g.pixels.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
-  return g;
+// Where the baselines tune: the evaluated dataset's validation split, or, for a test-only dataset
+// (another hospital's), the run's own.
+std::string tuning_data(const dist::World& world, const std::string& data_dir, const config::Config& cfg) {
+  auto has_val = [](const std::string& dir) { return shards::read_manifest(dir).splits.count("val") > 0; };
+  if (has_val(data_dir)) return data_dir;
+  const std::string own = cfg.get_string("data.dir");
+  if (!has_val(own))
+    throw InputError("neither " + data_dir + " nor the run's own dataset " + own + " has a 'val' split to tune the Gaussian and "
+                     "median baselines on; leave them out with --methods model,noisy");
+  if (world.is_root())
+    log::warn(fmt::format("{} has no 'val' split: the Gaussian and median baselines tune on the run's own validation images ({})",
+                          data_dir, own));
+  return own;
 }
 
 // clean | noisy | denoised | |error| x 4, side by side with 2-pixel gaps.
@@ -68,135 +87,137 @@ void write_grid(const std::string& path, const torch::Tensor& clean, const torch
   torch::Tensor grid = torch::ones({h, 4 * w + 6});
   const torch::Tensor panels[] = {clean, noisy, out.clamp(0, 1), ((out.clamp(0, 1) - clean).abs() * 4).clamp(0, 1)};
   for (int k = 0; k < 4; ++k) grid.slice(1, k * (w + 2), k * (w + 2) + w).copy_(panels[k]);
-  image::write_png(path, to_gray(grid));
+  image::write_png(path, image::to_gray8(grid));
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
+// The run's config and checkpoint, the model on this rank's device.
+void load_model(const dist::World& world, const EvalOptions& o, Evaluation& e) {
+  dist::all_or_none(world, [&] {
+    e.cfg = config::load_run_config(o.run_dir);  // the run's model, noise and data
+    e.data_dir = o.data_dir.empty() ? e.cfg.get_string("data.dir") : o.data_dir;
+    e.sigmas = o.sigmas.empty() ? std::vector<double>{e.cfg.get_float("noise.sigma")} : o.sigmas;
+    for (const auto& m : o.methods)
+      if (m != "model" && m != "noisy" && m != "gaussian" && m != "median")
+        throw InputError("--methods: unknown method '" + m + "' (model, noisy, gaussian, median)");
+    const bool named = o.checkpoint == "best" || o.checkpoint == "latest";
+    e.checkpoint = train::resolve_checkpoint(named ? o.run_dir : o.checkpoint, o.checkpoint == "best");
+    e.model = models::make_model(models::options_from_config(e.cfg, /*for_inference=*/true));
+    e.content = train::load_checkpoint(e.checkpoint, *e.model, nullptr);
+  });
+  e.noise_mean = e.cfg.get_float("noise.mean");
+  e.device = device::choose_device(o.device, world, /*one_rank_per_device=*/false);  // no NCCL: ranks may share a GPU
+  if (e.device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+  }
+  e.model->to(e.device);
+  e.model->eval();
+}
+
+// The split and this rank's slice of it, the output folder, LPIPS, and the tuned baselines.
+void open_data(const dist::World& world, const EvalOptions& o, Evaluation& e) {
+  const bool filters = std::any_of(o.methods.begin(), o.methods.end(), [](const std::string& m) { return m == "gaussian" || m == "median"; });
+  dist::all_or_none(world, [&] {
+    e.data = std::make_unique<loader::Dataset>(e.data_dir, o.split);
+    e.mine = loader::evaluation_slice(e.data->size(), world.rank(), world.size());
+    e.separate_out = !fs::exists(e.out_dir) || !fs::equivalent(e.out_dir, o.run_dir);
+    if (e.separate_out && fs::exists(e.out_dir / "checkpoints"))
+      throw InputError("--out " + e.out_dir.string() + " is another run's directory; give a folder of its own to the evaluation");
+    fs::create_directories(e.out_dir / "eval");
+    if (!o.lpips_backbone.empty()) {
+      if (o.lpips_lin.empty()) throw InputError("--lpips-backbone needs --lpips-lin (the LPIPS v0.1 alex lin weights, .json)");
+      e.lpips.emplace(metrics::Lpips::from_files(o.lpips_backbone, o.lpips_lin));
+      e.lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
+    }
+    if (!filters) return;
+    const loader::Dataset val(tuning_data(world, e.data_dir, e.cfg), "val");
+    for (double sigma : e.sigmas) e.tuned.push_back(tune_baselines(val, sigma, e.noise_mean, o.noise_seed));
+  });
+}
+
+// One row per image of the batch for `out`, the batch after one method.
+void add_rows(std::vector<rundir::EvalRow>& rows, const Evaluation& e, const std::vector<std::size_t>& idx, double sigma,
+              const std::string& method, const torch::Tensor& out, const torch::Tensor& clean) {
+  const torch::Tensor p = metrics::psnr(out, clean), s = metrics::ssim(out, clean), s3 = metrics::ssim_3x3(out, clean);
+  const torch::Tensor lp = e.lpips ? e.lpips->distance(out.clamp(0, 1), clean) : torch::Tensor();
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    const auto& smp = e.data->sample(idx[k]);
+    const auto kk = static_cast<std::int64_t>(k);
+    rows.push_back({smp.image, smp.patient_id, nih::format_labels(smp.labels), smp.view, sigma, method, p[kk].item<double>(),
+                    s[kk].item<double>(), s3[kk].item<double>(), lp.defined() ? std::optional<double>(lp[kk].item<double>()) : std::nullopt});
+  }
+}
+
+// This rank's slice, batch by batch: every method at every sigma. Rank 0 also draws the image
+// grids of its first `samples` images.
+std::vector<rundir::EvalRow> score(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
+  std::vector<rundir::EvalRow> rows;
+  torch::NoGradGuard no_grad;
+  Progress progress("cxr-eval", static_cast<std::int64_t>(e.mine.size() * e.sigmas.size()), world.is_root());
+  const auto batch = static_cast<std::size_t>(o.batch_size);
+  for (std::size_t first = 0; first < e.mine.size(); first += batch) {
+    const std::vector<std::size_t> idx(e.mine.begin() + static_cast<std::ptrdiff_t>(first),
+                                       e.mine.begin() + static_cast<std::ptrdiff_t>(std::min(e.mine.size(), first + batch)));
+    for (std::size_t si = 0; si < e.sigmas.size(); ++si) {
+      const auto b = loader::read_noisy_batch(*e.data, idx, noise::NoiseOptions().mean(e.noise_mean).sigma(e.sigmas[si]).seed(o.noise_seed), 0);
+      const torch::Tensor &clean = b.clean, &noisy = b.noisy;
+      torch::Tensor denoised;
+      for (const auto& method : o.methods) {
+        torch::Tensor out = noisy;
+        if (method == "model") out = denoised = e.model->forward(noisy.to(e.device)).to(torch::kCPU).clamp(0, 1);
+        if (method == "gaussian") out = metrics::gaussian_filter(noisy, e.tuned[si].gaussian_blur_sigma, e.noise_mean);
+        if (method == "median") out = metrics::median_filter(noisy, e.tuned[si].median_kernel, e.noise_mean);
+        add_rows(rows, e, idx, e.sigmas[si], method, out, clean);
+      }
+      const fs::path dir = e.out_dir / "samples" / fmt::format("sigma-{}", e.sigmas[si]);
+      for (std::size_t k = 0; world.is_root() && denoised.defined() && k < idx.size() && first + k < static_cast<std::size_t>(o.samples); ++k) {
+        fs::create_directories(dir);
+        const auto kk = static_cast<std::int64_t>(k);
+        write_grid((dir / e.data->sample(idx[k]).image).string(), clean[kk][0], noisy[kk][0], denoised[kk][0]);
+      }
+      progress.advance(static_cast<std::int64_t>(idx.size()));
+    }
+  }
+  progress.finish();
+  return rows;
+}
+
+// Rank 0's part, once every rank has written its rows: the metadata and, in an --out folder, the
+// run's config.yaml, which is what cxr-reduce reads besides the rows.
+void write_meta(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
+  world.watchdog().set_context("rank 0 writing eval/meta.json");
+  const std::string out = e.out_dir.string();
+  dist::all_or_none(world, [&] {
+    if (!world.is_root()) return;
+    std::string names;
+    for (std::size_t i = 0; i < e.data->size(); ++i) names += e.data->sample(i).image + "\n";
+    const rundir::EvalMeta meta{world.size(), e.checkpoint, e.content.state.global_step, e.content.model_signature, o.split,
+                                e.data->size(), sha256_hex(names), e.sigmas, o.methods, e.noise_mean, o.noise_seed, e.tuned,
+                                e.lpips_status, e.data_dir};
+    write_file_atomic(rundir::eval_meta_path(out), rundir::to_json_text(meta));
+    if (e.separate_out) config::save_run_config(out, e.cfg);
+    log::info(fmt::format("evaluated {} {} images x {} sigma(s) x {} methods over {} ranks -> {}", e.data->size(), o.split,
+                          e.sigmas.size(), o.methods.size(), world.size(), (e.out_dir / "eval").string()));
+  });
 }
 
 }  // namespace
 
 int run_evaluation(dist::World& world, const EvalOptions& o) {
   world.set_timeout(o.timeout_s);
-  const bool root = world.is_root();
   // Every rank reads the run, the checkpoint and the data itself; the ranks agree on the outcome
   // (a node that cannot see a path says so, and every rank ends) before anyone waits for another.
-  const fs::path run(o.run_dir);
-  config::Config cfg(config::project_schema());
-  std::string ckpt, data_dir;
-  std::vector<double> sigmas;
-  std::shared_ptr<models::DenoiserImpl> model;
-  train::CheckpointContent content;
+  Evaluation e;
+  e.out_dir = o.out_dir.empty() ? fs::path(o.run_dir) : fs::path(o.out_dir);
+  load_model(world, o, e);
+  open_data(world, o, e);
+  // Scoring its slice and writing its rows is each rank's own work: agreed too, so that a failure
+  // on one rank (an unreadable shard, a full disk) ends every rank with its message.
+  world.watchdog().set_context("scoring and writing each rank's results");
   dist::all_or_none(world, [&] {
-    cfg = config::load_run_config(o.run_dir);  // the run's model, noise and data
-    data_dir = o.data_dir.empty() ? cfg.get_string("data.dir") : o.data_dir;
-    sigmas = o.sigmas.empty() ? std::vector<double>{cfg.get_float("noise.sigma")} : o.sigmas;
-    for (const auto& m : o.methods)
-      if (m != "model" && m != "noisy" && m != "gaussian" && m != "median")
-        throw InputError("--methods: unknown method '" + m + "' (model, noisy, gaussian, median)");
-    const bool named = o.checkpoint == "best" || o.checkpoint == "latest";
-    ckpt = train::resolve_checkpoint(named ? o.run_dir : o.checkpoint, o.checkpoint == "best");
-    model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
-    content = train::load_checkpoint(ckpt, *model, nullptr);
+    write_file_atomic(rundir::eval_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(score(world, o, e)));
   });
-  const double noise_mean = cfg.get_float("noise.mean");
-  const torch::Device device = device::choose_device(o.device, world, /*one_rank_per_device=*/false);  // no NCCL: ranks may share a GPU
-  if (device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
-    at::globalContext().setAllowTF32CuDNN(false);
-    at::globalContext().setAllowTF32CuBLAS(false);
-  }
-  model->to(device);
-  model->eval();
-
-  std::unique_ptr<loader::Dataset> data_ptr;
-  std::vector<std::size_t> mine;
-  const fs::path out_dir = o.out_dir.empty() ? run : fs::path(o.out_dir);
-  std::optional<metrics::Lpips> lpips;
-  std::string lpips_status = "unavailable: no AlexNet backbone weights given (--lpips-backbone; see docs/ARCHITECTURE.md)";
-  std::vector<Tuned> tuned;
-  dist::all_or_none(world, [&] {
-    data_ptr = std::make_unique<loader::Dataset>(data_dir, o.split);
-    const loader::Dataset val(data_dir, "val");
-    mine = loader::evaluation_slice(data_ptr->size(), world.rank(), world.size());
-    fs::create_directories(out_dir / "eval");
-    if (!o.lpips_backbone.empty()) {
-      if (o.lpips_lin.empty()) throw InputError("--lpips-backbone needs --lpips-lin (the LPIPS v0.1 alex lin weights, .json)");
-      lpips.emplace(metrics::Lpips::from_files(o.lpips_backbone, o.lpips_lin));
-      lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
-    }
-    for (double sigma : sigmas) tuned.push_back(tune_baselines(val, sigma, noise_mean, o.noise_seed));
-  });
-  const loader::Dataset& data = *data_ptr;
-
-  std::ostringstream csv;
-  csv << "image,patient,labels,view,sigma,method,psnr,ssim,ssim_3x3,lpips\n";
-  torch::NoGradGuard no_grad;
-  Progress progress("cxr-eval", static_cast<std::int64_t>(mine.size() * sigmas.size()), root);
-  int samples_written = 0;
-  for (std::size_t first = 0; first < mine.size(); first += static_cast<std::size_t>(o.batch_size)) {
-    const std::vector<std::size_t> idx(mine.begin() + static_cast<std::ptrdiff_t>(first),
-                                       mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), first + static_cast<std::size_t>(o.batch_size))));
-    const torch::Tensor clean = data.read_batch(idx);
-    std::vector<std::uint64_t> ids;
-    for (auto i : idx) ids.push_back(data.id(i));
-    for (std::size_t si = 0; si < sigmas.size(); ++si) {
-      const torch::Tensor noisy = noise::obfuscate(clean, ids, 0, noise::NoiseOptions().mean(noise_mean).sigma(sigmas[si]).seed(o.noise_seed));
-      torch::Tensor denoised;
-      for (const auto& method : o.methods) {
-        torch::Tensor out;
-        if (method == "model") out = denoised = model->forward(noisy.to(device)).to(torch::kCPU).clamp(0, 1);
-        if (method == "noisy") out = noisy;
-        if (method == "gaussian") out = metrics::gaussian_filter(noisy, tuned[si].blur_sigma, noise_mean);
-        if (method == "median") out = metrics::median_filter(noisy, tuned[si].median_kernel, noise_mean);
-        const torch::Tensor p = metrics::psnr(out, clean), s = metrics::ssim(out, clean), s3 = metrics::ssim_3x3(out, clean);
-        const torch::Tensor lp = lpips ? lpips->distance(out.clamp(0, 1), clean) : torch::Tensor();
-        for (std::size_t k = 0; k < idx.size(); ++k) {
-          const auto& smp = data.sample(idx[k]);
-          // Without the AlexNet backbone LPIPS is an empty field, never a number.
-          const auto kk = static_cast<std::int64_t>(k);
-          csv << fmt::format("{},{},{},{},{},{},{:.6f},{:.6f},{:.6f},{}\n", smp.image, smp.patient_id,
-                             csv_field(nih::format_labels(smp.labels)), smp.view, sigmas[si], method, p[kk].item<double>(),
-                             s[kk].item<double>(), s3[kk].item<double>(),
-                             lp.defined() ? fmt::format("{:.6f}", lp[kk].item<double>()) : std::string());
-        }
-      }
-      if (root && denoised.defined()) {
-        const fs::path dir = out_dir / "samples" / fmt::format("sigma-{}", sigmas[si]);
-        fs::create_directories(dir);
-        for (std::size_t k = 0; k < idx.size() && samples_written + static_cast<int>(k) < o.samples; ++k)
-          write_grid((dir / data.sample(idx[k]).image).string(), clean[static_cast<std::int64_t>(k)][0],
-                     noisy[static_cast<std::int64_t>(k)][0], denoised[static_cast<std::int64_t>(k)][0]);
-      }
-      progress.advance(static_cast<std::int64_t>(idx.size()));
-    }
-    samples_written += static_cast<int>(idx.size());
-  }
-  progress.finish();
-  // Each rank writes its own results; rank 0 then the metadata. Agreed, so that a failed write
-  // on any rank ends every rank with its message.
-  world.watchdog().set_context("writing the evaluation results");
-  dist::all_or_none(world, [&] { write_file_atomic(out_dir / "eval" / fmt::format("rank-{:05d}.csv", world.rank()), csv.str()); });
-  dist::all_or_none(world, [&] {
-    if (!root) return;
-    // What a reducer needs to check completeness and comparability.
-    std::string names;
-    for (std::size_t i = 0; i < data.size(); ++i) names += data.sample(i).image + "\n";
-    json tuned_json = json::array();
-    for (std::size_t i = 0; i < sigmas.size(); ++i)
-      tuned_json.push_back({{"sigma", sigmas[i]}, {"gaussian_blur_sigma", tuned[i].blur_sigma}, {"median_kernel", tuned[i].median_kernel}});
-    const json meta = {{"ranks", world.size()}, {"checkpoint", ckpt}, {"global_step", content.state.global_step},
-                       {"model", content.model_signature}, {"split", o.split}, {"images", data.size()},
-                       {"test_set_sha256", sha256_hex(names)}, {"sigmas", sigmas}, {"methods", o.methods},
-                       {"noise_mean", noise_mean}, {"noise_seed", o.noise_seed}, {"baselines", tuned_json},
-                       {"lpips", lpips_status}, {"data_dir", data_dir}};
-    write_file_atomic(out_dir / "eval" / "meta.json", meta.dump(2) + "\n");
-    log::info(fmt::format("evaluated {} {} images x {} sigma(s) x {} methods over {} ranks -> {}", data.size(), o.split,
-                          sigmas.size(), o.methods.size(), world.size(), (out_dir / "eval").string()));
-  });
+  write_meta(world, o, e);
   return kExitOk;
 }
 

@@ -82,37 +82,6 @@ std::size_t Metadata::patient_count() const {
   return ids.size();
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields;
-  std::string field;
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        field.push_back('"');
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        field.push_back(c);
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.push_back(std::move(field));
-      field.clear();
-    } else if (c == '\r' && i + 1 == line.size()) {
-      // CRLF line ending
-    } else {
-      field.push_back(c);
-    }
-  }
-  if (quoted) throw std::invalid_argument("unterminated quoted field");
-  fields.push_back(std::move(field));
-  return fields;
-}
-
 std::uint16_t parse_labels(const std::string& text) {
   if (text == "No Finding") return 0;
   std::uint16_t mask = 0;

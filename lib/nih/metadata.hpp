@@ -45,9 +45,6 @@ struct Metadata {
 // an unparsable number, an unknown finding label or a duplicate image name.
 Metadata read_metadata(const std::string& path);
 
-// Splits one CSV line into fields (RFC 4180 quoting; a trailing '\r' is dropped).
-std::vector<std::string> split_csv_line(const std::string& line);
-
 // Parses "Atelectasis|Effusion" or "No Finding" into a bit mask; throws std::invalid_argument
 // naming an unknown label.
 std::uint16_t parse_labels(const std::string& text);

@@ -32,7 +32,7 @@ torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint6
   const double mean = o.mean(), sigma = o.sigma();
   const bool clip = o.clip();
   parallel_for_each(ids.size(), o.threads() > 0 ? o.threads() : torch::get_num_threads(), [&](std::size_t n) {
-    rng::KeyedStream stream(o.seed(), rng::Purpose::Noise, ids[n], draw);
+    rng::KeyedStream stream(o.seed(), o.purpose(), ids[n], draw);
     const std::int64_t base = static_cast<std::int64_t>(n) * per_image;
     for (std::int64_t i = 0; i < per_image; ++i) {
       double v = src[base + i] + mean + sigma * stream.normal();

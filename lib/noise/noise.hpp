@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "random/keyed.hpp"
+
 namespace cxr::noise {
 
 struct NoiseOptions {
@@ -20,6 +22,7 @@ struct NoiseOptions {
   TORCH_ARG(std::string, mode) = "fixed";  // fixed | resample
   TORCH_ARG(std::uint64_t, seed) = 0;
   TORCH_ARG(int, threads) = 0;  // threads drawing a batch's noise (0: LibTorch's intra-op count)
+  TORCH_ARG(rng::Purpose, purpose) = rng::Purpose::Noise;  // keys the draws with the seed and the image
 };
 
 // A stable 64-bit id of an image from its name.

@@ -20,6 +20,7 @@ enum class Purpose : std::uint64_t {
   Shuffle = 3,
   Noise = 4,
   Synthetic = 5,
+  BaselineTuning = 6,  // cxr-eval's filter tuning: noise apart from the noise methods are scored on
 };
 
 constexpr std::uint64_t mix64(std::uint64_t z) {

@@ -1,332 +1,254 @@
 #include "report/reduce.hpp"
 
 #include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
+#include <cstdlib>
 #include <functional>
-#include <map>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
-#include "common/text.hpp"
-#include "nih/metadata.hpp"
-#include "report/stats.hpp"
+#include "config/run_config.hpp"
 
 namespace cxr::report {
 namespace {
 
 using nlohmann::json;
+using rundir::EvalRow;
+using rundir::StepRecord;
 
-const char* kHeader = "image,patient,labels,view,sigma,method,psnr,ssim,ssim_3x3,lpips";
-const char* kMetrics[] = {"psnr", "ssim", "ssim_3x3"};
+// The metrics every row has; LPIPS, which may be missing, is added where it is there.
+const std::pair<const char*, double EvalRow::*> kMetrics[] = {
+    {"psnr", &EvalRow::psnr}, {"ssim", &EvalRow::ssim}, {"ssim_3x3", &EvalRow::ssim_3x3}};
 
-double number(const std::string& s, const std::string& where) {
-  const auto v = parse_double(s);
-  if (!v) throw InputError(where + ": '" + s + "' is not a number");
-  if (!std::isfinite(*v)) throw InputError(where + ": value " + s + " is not finite (NaN or inf); refusing to average it");
-  return *v;
+json to_json(const Summary& s) { return {{"n", s.n}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}}; }
+json or_null(const std::optional<double>& v) { return v ? json(*v) : json(); }
+std::string pm(const Summary& s, int digits) { return fmt::format("{:.{}f} ± {:.{}f}", s.mean, digits, s.ci95, digits); }
+
+std::set<std::string> methods_of(const Groups& groups) {
+  std::set<std::string> methods;
+  for (const auto& group : groups) methods.insert(std::get<2>(group.first));
+  return methods;
 }
+}  // namespace
 
-// One eval CSV -> rows as compact JSON arrays [image, patient, labels, view, sigma, method, psnr, ssim, ssim_3x3].
-json parse_eval_csv(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot read " + path);
-  std::string line;
-  if (!std::getline(in, line) || line != kHeader) throw InputError(at_line(path, 1, std::string("expected the header '") + kHeader + "'"));
-  json rows = json::array();
-  long no = 1;
-  while (std::getline(in, line)) {
-    ++no;
-    if (line.empty()) continue;
-    std::vector<std::string> f;
-    try {
-      f = nih::split_csv_line(line);
-    } catch (const std::exception& e) {
-      throw InputError(at_line(path, no, e.what()));
-    }
-    if (f.size() != 10) throw InputError(at_line(path, no, "expected 10 fields, found " + std::to_string(f.size())));
-    const std::string where = path + ":" + std::to_string(no);
-    // LPIPS may be empty (unavailable): kept as null, summarised only where every row has it.
-    rows.push_back({f[0], f[1], f[2], f[3], number(f[4], where), f[5], number(f[6], where), number(f[7], where), number(f[8], where),
-                    f[9].empty() ? json(nullptr) : json(number(f[9], where))});
-  }
-  return rows;
-}
-
-struct Run {
-  std::string dir, name;
-  json meta;
-  YAML::Node config;
-  std::vector<std::string> csvs;
-};
+// ---- Ingest.
 
 Run open_run(const std::string& dir, bool training_only) {
-  Run r;
-  r.dir = dir;
-  r.name = fs::path(dir).lexically_normal().filename().string();
-  if (r.name.empty()) r.name = fs::path(dir).lexically_normal().parent_path().filename().string();
-  if (training_only) {
-    try {
-      r.config = YAML::LoadFile((fs::path(dir) / "config.yaml").string());
-    } catch (const std::exception& e) {
-      throw InputError("run " + dir + ": cannot read its config.yaml: " + e.what());
-    }
-    r.meta = json::object();
-    return r;
+  Run run;
+  run.dir = dir;
+  const fs::path path = fs::path(dir).lexically_normal();
+  run.name = (path.filename().empty() ? path.parent_path() : path).filename().string();
+  if (!training_only) {
+    const fs::path meta = rundir::eval_meta_path(dir);
+    if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
+    run.meta = rundir::parse_eval_meta(read_text_file(meta), meta.string());
+    for (int k = 0; k < run.meta->ranks; ++k)
+      if (const fs::path csv = rundir::eval_results_path(dir, k); !fs::exists(csv))
+        throw InputError("run " + dir + ": " + csv.string() + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
   }
-  const fs::path meta = fs::path(dir) / "eval" / "meta.json";
-  if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
-  try {
-    r.meta = json::parse(read_text_file(meta));
-    r.config = YAML::LoadFile((fs::path(dir) / "config.yaml").string());
-  } catch (const std::exception& e) {
-    throw InputError("run " + dir + ": cannot read its meta.json or config.yaml: " + e.what());
-  }
-  const int ranks = r.meta.at("ranks").get<int>();
-  for (int k = 0; k < ranks; ++k) {
-    const fs::path csv = fs::path(dir) / "eval" / fmt::format("rank-{:05d}.csv", k);
-    if (!fs::exists(csv)) throw InputError("run " + dir + ": " + csv.string() + " is missing (evaluated with " + std::to_string(ranks) + " ranks)");
-    r.csvs.push_back(csv.string());
-  }
-  return r;
+  run.config = config::load_run_config(dir);
+  return run;
 }
 
-// Training statistics from logs/rank-*.jsonl.
+void complete_run(Run& run) {
+  auto key = [](const EvalRow& row) { return std::tie(row.image, row.sigma, row.method); };
+  std::sort(run.rows.begin(), run.rows.end(), [&](const EvalRow& a, const EvalRow& b) { return key(a) < key(b); });
+  for (std::size_t i = 1; i < run.rows.size(); ++i)  // sorted: a repeated row is next to its twin
+    if (key(run.rows[i]) == key(run.rows[i - 1]))
+      throw InputError(fmt::format("run {}: {}|{}|{} appears twice in its eval CSVs", run.dir, run.rows[i].image, run.rows[i].sigma,
+                                   run.rows[i].method));
+  if (const auto& m = run.meta; m && run.rows.size() != m->images * m->sigmas.size() * m->methods.size())
+    throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
+                                 run.dir, run.rows.size(), m->images * m->sigmas.size() * m->methods.size(), m->images,
+                                 m->sigmas.size(), m->methods.size()));
+  std::vector<fs::path> logs;
+  if (const fs::path dir = fs::path(run.dir) / "logs"; fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().extension() == ".jsonl") logs.push_back(e.path());
+  std::sort(logs.begin(), logs.end());
+  for (const auto& log : logs) run.logs.push_back(rundir::parse_step_log(read_text_file(log), log.string()));
+}
+
+// ---- Statistics.
+
+namespace {
+
+// Rates and the loss curve from rank 0's log (its first step, a warm-up, left out of the
+// rates); peak memory over every rank's.
 json training_stats(const Run& run) {
-  std::vector<fs::path> files;
-  const fs::path logs = fs::path(run.dir) / "logs";
-  if (fs::is_directory(logs))
-    for (const auto& e : fs::directory_iterator(logs))
-      if (e.path().extension() == ".jsonl") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  json out = {{"ranks", files.size()}};
-  if (files.empty()) return out;
-  std::vector<double> ips, data, compute, comm, optim, epoch_s;
-  double rss = 0, gpu = 0;
-  json curve = json::array();
-  for (std::size_t f = 0; f < files.size(); ++f) {
-    std::ifstream in(files[f]);
-    std::string line;
-    long no = 0;
-    bool first_step = true;
-    while (std::getline(in, line)) {
-      ++no;
-      json j;
-      try {
-        j = json::parse(line);
-      } catch (const std::exception&) {
-        throw InputError(at_line(files[f].string(), no, "not a JSON line"));
-      }
-      if (j.contains("event")) {
-        if (f == 0 && j["event"] == "epoch") {
-          curve.push_back({{"epoch", j["epoch"]}, {"train_loss", j["train_loss"]}, {"val_loss", j["val_loss"]}});
-          epoch_s.push_back(j["epoch_s"].get<double>());
-        }
-        continue;
-      }
-      rss = std::max(rss, j.value("max_rss_mb", 0.0));
-      gpu = std::max(gpu, j.value("peak_gpu_mb", 0.0));
-      if (f != 0) continue;
-      if (first_step) {  // the warm-up step is left out of the rates
-        first_step = false;
-        continue;
-      }
-      ips.push_back(j["images_per_s"].get<double>());
-      data.push_back(j["data_s"].get<double>());
-      compute.push_back(j["compute_s"].get<double>());
-      comm.push_back(j["comm_s"].get<double>());
-      optim.push_back(j["optim_s"].get<double>());
-    }
+  json out = {{"ranks", run.logs.size()}};
+  if (run.logs.empty()) return out;
+  const std::vector<StepRecord>& steps = run.logs.front().steps;
+  const std::pair<const char*, double StepRecord::*> rates[] = {{"images_per_s", &StepRecord::images_per_s},
+      {"data_s", &StepRecord::data_s}, {"compute_s", &StepRecord::compute_s}, {"comm_s", &StepRecord::comm_s}, {"optim_s", &StepRecord::optim_s}};
+  for (const auto& [key, field] : rates) {
+    std::vector<double> values;
+    for (std::size_t i = 1; i < steps.size(); ++i) values.push_back(steps[i].*field);
+    out[key] = summarize(values).mean;
+    if (field == &StepRecord::images_per_s) out["images_per_s_sd"] = summarize(values).sd;
   }
-  out["images_per_s"] = summarize(ips).mean;
-  out["images_per_s_sd"] = summarize(ips).sd;
-  out["data_s"] = summarize(data).mean;
-  out["compute_s"] = summarize(compute).mean;
-  out["comm_s"] = summarize(comm).mean;
-  out["optim_s"] = summarize(optim).mean;
-  out["epoch_s"] = summarize(epoch_s).mean;
-  out["epochs"] = curve.size();
-  out["peak_rss_mb"] = rss;
-  out["peak_gpu_mb"] = gpu;
-  out["curve"] = curve;
+  double rss = 0, gpu = 0;
+  for (const auto& log : run.logs)
+    for (const auto& s : log.steps) rss = std::max(rss, s.max_rss_mb), gpu = std::max(gpu, s.peak_gpu_mb);
+  std::vector<double> epoch_s;
+  json curve = json::array();
+  for (const auto& e : run.logs.front().epochs) {
+    curve.push_back({{"epoch", e.epoch}, {"train_loss", or_null(e.train_loss)}, {"val_loss", or_null(e.val_loss)}});
+    epoch_s.push_back(e.epoch_s);
+  }
+  out.update({{"epoch_s", summarize(epoch_s).mean}, {"epochs", curve.size()}, {"peak_rss_mb", rss}, {"peak_gpu_mb", gpu}, {"curve", curve}});
   return out;
 }
 
-std::string pm(const Summary& s, int digits) { return fmt::format("{:.{}f} ± {:.{}f}", s.mean, digits, s.ci95, digits); }
-
-void run_gnuplot(const std::string& script, const fs::path& out_dir) {
-  const fs::path file = out_dir / "plots.gp";
-  write_file_atomic(file, script);
-  const std::string cmd = "cd '" + out_dir.string() + "' && gnuplot plots.gp 2>gnuplot.log";
-  if (std::system(cmd.c_str()) != 0) spdlog::warn("gnuplot failed or is not installed (see {}); no plots", (out_dir / "gnuplot.log").string());
+json runs_json(const std::vector<Run>& runs) {
+  json out = json::array();
+  for (const auto& run : runs) {
+    json entry = {{"run", run.name}, {"dir", run.dir}, {"training", training_stats(run)}, {"model", nullptr},
+                  {"checkpoint_step", nullptr}, {"test_set_sha256", nullptr}, {"lpips", nullptr}, {"baselines", nullptr}};
+    if (run.meta)
+      entry.update({{"model", run.meta->model}, {"checkpoint_step", run.meta->global_step}, {"test_set_sha256", run.meta->test_set_sha256},
+                    {"lpips", run.meta->lpips}, {"baselines", run.meta->baselines}});
+    out.push_back(entry);
+  }
+  return out;
 }
 
-// Rank 0's part: checks, statistics, tables and plots from every rank's parsed rows.
-void summarise(const std::vector<Run>& runs, const std::vector<std::string>& gathered, const ReduceOptions& o) {
-  std::vector<json> rows_of(runs.size(), json::array());
-  for (const auto& g : gathered)
-    for (const auto& part : json::parse(g))
-      for (const auto& row : part[1]) rows_of[part[0].get<std::size_t>()].push_back(row);
-
-  // Completeness: every (image, sigma, method) exactly once.
-  for (std::size_t r = 0; r < runs.size() && !o.training_only; ++r) {
-    const json& m = runs[r].meta;
-    const std::size_t expected = m["images"].get<std::size_t>() * m["sigmas"].size() * m["methods"].size();
-    std::set<std::string> seen;
-    for (const auto& row : rows_of[r]) {
-      const std::string key = fmt::format("{}|{}|{}", row[0].get<std::string>(), row[4].get<double>(), row[5].get<std::string>());
-      if (!seen.insert(key).second) throw InputError("run " + runs[r].dir + ": " + key + " appears twice in its eval CSVs");
-    }
-    if (rows_of[r].size() != expected)
-      throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
-                                   runs[r].dir, rows_of[r].size(), expected, m["images"].get<std::size_t>(), m["sigmas"].size(),
-                                   m["methods"].size()));
-  }
-
-  // Groups: (run, sigma, method) -> per metric values, image order kept for pairing.
-  struct Group {
-    std::map<std::string, std::vector<double>> values;
-    std::vector<std::string> images;
-  };
-  std::map<std::tuple<std::size_t, double, std::string>, Group> groups;
-  std::map<std::tuple<std::size_t, double, std::string>, std::vector<double>> by_label, by_view;
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    json rows = rows_of[r];
-    std::sort(rows.begin(), rows.end(), [](const json& a, const json& b) { return a[0] < b[0]; });
-    for (const auto& row : rows) {
-      Group& g = groups[{r, row[4].get<double>(), row[5].get<std::string>()}];
-      g.images.push_back(row[0]);
-      for (int k = 0; k < 3; ++k) g.values[kMetrics[k]].push_back(row[6 + k].get<double>());
-      if (!row[9].is_null()) g.values["lpips"].push_back(row[9].get<double>());
-      if (row[5] == "model") {
-        by_view[{r, row[4].get<double>(), row[3].get<std::string>()}].push_back(row[6].get<double>());
-        const std::string labels = row[2];
-        std::size_t start = 0;
-        while (start <= labels.size()) {
-          const auto bar = labels.find('|', start);
-          by_label[{r, row[4].get<double>(), labels.substr(start, bar == std::string::npos ? std::string::npos : bar - start)}]
-              .push_back(row[6].get<double>());
-          if (bar == std::string::npos) break;
-          start = bar + 1;
-        }
-      }
-    }
-  }
-
-  fs::create_directories(o.out_dir);
-  json summary = {{"runs", json::array()}, {"groups", json::array()}, {"paired", json::array()}, {"by_label", json::array()},
-                  {"by_view", json::array()}, {"scaling", json::array()}};
-  std::string csv = "run,model,sigma,method,n,psnr_mean,psnr_sd,psnr_ci95,ssim_mean,ssim_sd,ssim_ci95,ssim_3x3_mean,ssim_3x3_sd,"
-                    "ssim_3x3_ci95,lpips_mean,lpips_sd,lpips_ci95\n";
-  std::vector<json> train(runs.size());
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    train[r] = training_stats(runs[r]);
-    const json& m = runs[r].meta;  // empty for --training-only runs
-    summary["runs"].push_back({{"run", runs[r].name}, {"dir", runs[r].dir}, {"model", m.value("model", json())},
-                               {"checkpoint_step", m.value("global_step", json())}, {"test_set_sha256", m.value("test_set_sha256", json())},
-                               {"lpips", m.value("lpips", json())}, {"baselines", m.value("baselines", json())}, {"training", train[r]}});
-  }
+json groups_json(const std::vector<Run>& runs, const Groups& groups) {
+  json out = json::array();
   for (const auto& [key, g] : groups) {
     const auto& [r, sigma, method] = key;
-    json entry = {{"run", runs[r].name}, {"model", runs[r].meta.value("model", json())}, {"sigma", sigma}, {"method", method}};
-    std::string line = fmt::format("{},{},{},{},{}", runs[r].name, runs[r].config["model"]["name"].as<std::string>(), sigma, method,
-                                   g.images.size());
-    for (const char* m : kMetrics) {
-      const Summary s = summarize(g.values.at(m));
-      entry[m] = {{"n", s.n}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}};
-      line += fmt::format(",{:.6f},{:.6f},{:.6f}", s.mean, s.sd, s.ci95);
-    }
-    if (g.values.count("lpips") && g.values.at("lpips").size() == g.images.size()) {
-      const Summary s = summarize(g.values.at("lpips"));
-      entry["lpips"] = {{"n", s.n}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}};
-      line += fmt::format(",{:.6f},{:.6f},{:.6f}", s.mean, s.sd, s.ci95);
-    } else {
-      line += ",,,";
-    }
-    entry["n"] = g.images.size();
-    summary["groups"].push_back(entry);
-    csv += line + "\n";
+    json entry = {{"run", runs[r].name}, {"model", runs[r].meta->model}, {"sigma", sigma}, {"method", method}, {"n", g.images.size()}};
+    for (const auto& [metric, s] : g.summaries) entry[metric] = to_json(s);
+    out.push_back(entry);
   }
-  // Paired: the model against every other method of its run; runs against each other on the same test set.
-  auto add_paired = [&](const std::string& a_name, const Group& a, const std::string& b_name, const Group& b, double sigma) {
+  return out;
+}
+
+// On the same images: the model against every other method of its run, and runs against each
+// other where they were evaluated on the same test set.
+json paired_json(const std::vector<Run>& runs, const Groups& groups) {
+  json out = json::array();
+  auto add = [&](const std::string& a_name, const Group& a, const std::string& b_name, const Group& b, double sigma) {
     if (a.images != b.images) return false;
     json entry = {{"a", a_name}, {"b", b_name}, {"sigma", sigma}};
-    for (const char* m : kMetrics) {
-      const Paired p = compare_paired(a.values.at(m), b.values.at(m));
-      entry[m] = {{"n", p.n}, {"mean_diff", p.mean_diff}, {"t", p.t}, {"t_p", p.t_p}, {"cohens_dz", p.cohens_dz},
-                  {"wilcoxon_z", p.wilcoxon_z}, {"wilcoxon_p", p.wilcoxon_p}, {"wilcoxon_r", p.wilcoxon_r}};
+    for (const auto& [metric, field] : kMetrics) {
+      const Paired p = compare_paired(a.values.at(metric), b.values.at(metric));
+      entry[metric] = {{"n", p.n}, {"mean_diff", p.mean_diff}, {"t", p.t}, {"t_p", p.t_p}, {"cohens_dz", p.cohens_dz},
+                       {"wilcoxon_z", p.wilcoxon_z}, {"wilcoxon_p", p.wilcoxon_p}, {"wilcoxon_r", p.wilcoxon_r}};
     }
-    summary["paired"].push_back(entry);
+    out.push_back(entry);
     return true;
   };
   for (const auto& [key, g] : groups) {
     const auto& [r, sigma, method] = key;
-    if (method == "model") continue;
-    const auto it = groups.find({r, sigma, "model"});
-    if (it != groups.end()) add_paired(runs[r].name + ":model", it->second, runs[r].name + ":" + method, g, sigma);
+    const auto model = groups.find({r, sigma, "model"});
+    if (method != "model" && model != groups.end()) add(runs[r].name + ":model", model->second, runs[r].name + ":" + method, g, sigma);
   }
   for (std::size_t a = 0; a < runs.size(); ++a)
     for (std::size_t b = a + 1; b < runs.size(); ++b)
       for (const auto& [key, g] : groups) {
-        if (std::get<0>(key) != a || std::get<2>(key) != "model") continue;
-        const auto it = groups.find({b, std::get<1>(key), "model"});
-        if (it == groups.end()) continue;
-        if (runs[a].meta.value("test_set_sha256", "") != runs[b].meta.value("test_set_sha256", "") ||
-            !add_paired(runs[a].name + ":model", g, runs[b].name + ":model", it->second, std::get<1>(key)))
+        const auto other = groups.find({b, std::get<1>(key), "model"});
+        if (std::get<0>(key) != a || std::get<2>(key) != "model" || other == groups.end()) continue;
+        if (runs[a].meta->test_set_sha256 != runs[b].meta->test_set_sha256 ||
+            !add(runs[a].name + ":model", g, runs[b].name + ":model", other->second, std::get<1>(key)))
           spdlog::warn("runs {} and {} were evaluated on different test sets: not compared image by image", runs[a].name, runs[b].name);
       }
-  for (const auto& [key, v] : by_label) {
-    const Summary s = summarize(v);
-    summary["by_label"].push_back({{"run", runs[std::get<0>(key)].name}, {"sigma", std::get<1>(key)}, {"label", std::get<2>(key)},
-                                   {"n", s.n}, {"psnr_mean", s.mean}, {"psnr_ci95", s.ci95}});
-  }
-  for (const auto& [key, v] : by_view) {
-    const Summary s = summarize(v);
-    summary["by_view"].push_back({{"run", runs[std::get<0>(key)].name}, {"sigma", std::get<1>(key)}, {"view", std::get<2>(key)},
-                                  {"n", s.n}, {"psnr_mean", s.mean}, {"psnr_ci95", s.ci95}});
-  }
-  // Scaling: runs that differ only in rank count (same model and per-rank batch: weak scaling;
-  // same global batch: strong scaling), against the fewest ranks.
-  auto scaling = [&](const char* kind, const std::function<std::string(std::size_t)>& key_of) {
+  return out;
+}
+
+// The model's PSNR per finding label and per view.
+void add_subsets(const std::vector<Run>& runs, json& summary) {
+  std::map<std::tuple<std::size_t, double, std::string>, std::vector<double>> by_label, by_view;
+  for (std::size_t r = 0; r < runs.size(); ++r)
+    for (const auto& row : runs[r].rows) {
+      if (row.method != "model") continue;
+      by_view[{r, row.sigma, row.view}].push_back(row.psnr);
+      std::istringstream labels(row.labels);
+      for (std::string label; std::getline(labels, label, '|');) by_label[{r, row.sigma, label}].push_back(row.psnr);
+    }
+  auto entries = [&](const auto& subsets, const char* kind) {
+    json out = json::array();
+    for (const auto& [key, values] : subsets) {
+      const Summary s = summarize(values);
+      out.push_back({{"run", runs[std::get<0>(key)].name}, {"sigma", std::get<1>(key)}, {kind, std::get<2>(key)}, {"n", s.n},
+                     {"psnr_mean", s.mean}, {"psnr_ci95", s.ci95}});
+    }
+    return out;
+  };
+  summary["by_label"] = entries(by_label, "label");
+  summary["by_view"] = entries(by_view, "view");
+}
+
+// Runs that differ only in rank count, against the fewest ranks: weak scaling (same model and
+// batch per rank) and strong scaling (same global batch).
+json scaling_json(const std::vector<Run>& runs, const json& runs_entries) {
+  json out = json::array();
+  auto ranks = [&](std::size_t r) { return runs_entries[r]["training"]["ranks"].get<std::size_t>(); };
+  auto ips = [&](std::size_t r) { return runs_entries[r]["training"]["images_per_s"].get<double>(); };
+  auto scaling = [&](const char* kind, const std::function<std::string(std::size_t)>& family_of) {
     std::map<std::string, std::vector<std::size_t>> families;
     for (std::size_t r = 0; r < runs.size(); ++r)
-      if (train[r]["ranks"].get<std::size_t>() > 0 && train[r].contains("images_per_s")) families[key_of(r)].push_back(r);
+      if (ranks(r) > 0) families[family_of(r)].push_back(r);
     for (auto& [family, members] : families) {
-      std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return train[a]["ranks"] < train[b]["ranks"]; });
-      if (members.size() < 2 || train[members.front()]["ranks"] == train[members.back()]["ranks"]) continue;
-      const double base_ips = train[members.front()]["images_per_s"], base_ranks = train[members.front()]["ranks"];
+      std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return ranks(a) < ranks(b); });
+      if (ranks(members.front()) == ranks(members.back())) continue;  // also a family of one
+      const double base_ips = ips(members.front()), base_ranks = static_cast<double>(ranks(members.front()));
       for (auto r : members) {
-        const double ranks = train[r]["ranks"], speedup = train[r]["images_per_s"].get<double>() / base_ips;
-        summary["scaling"].push_back({{"kind", kind}, {"family", family}, {"run", runs[r].name}, {"ranks", ranks},
-                                      {"images_per_s", train[r]["images_per_s"]}, {"speedup", speedup},
-                                      {"efficiency", speedup / (ranks / base_ranks)}});
+        const double n = static_cast<double>(ranks(r)), speedup = ips(r) / base_ips;
+        out.push_back({{"kind", kind}, {"family", family}, {"run", runs[r].name}, {"ranks", n}, {"images_per_s", ips(r)},
+                       {"speedup", speedup}, {"efficiency", speedup / (n / base_ranks)}});
       }
     }
   };
-  auto model_key = [&](std::size_t r) {
-    const YAML::Node& c = runs[r].config;
-    return fmt::format("{} base={} norm={} amp={}", c["model"]["name"].as<std::string>(), c["model"]["base_width"].as<int>(),
-                       c["model"]["norm"].as<std::string>(), c["train"]["amp"].as<std::string>());
+  auto model_of = [&](std::size_t r) {
+    const config::Config& c = runs[r].config;
+    return fmt::format("{} base={} norm={} amp={}", c.get_string("model.name"), c.get_int("model.base_width"), c.get_string("model.norm"),
+                       c.get_string("train.amp"));
   };
-  scaling("weak", [&](std::size_t r) { return model_key(r) + fmt::format(" batch/rank={}", runs[r].config["train"]["batch_size"].as<int>()); });
-  scaling("strong", [&](std::size_t r) {
-    return model_key(r) + fmt::format(" global batch={}", runs[r].config["train"]["batch_size"].as<int>() * train[r]["ranks"].get<int>());
-  });
+  auto batch = [&](std::size_t r) { return runs[r].config.get_int("train.batch_size"); };
+  scaling("weak", [&](std::size_t r) { return model_of(r) + fmt::format(" batch/rank={}", batch(r)); });
+  scaling("strong", [&](std::size_t r) { return model_of(r) + fmt::format(" global batch={}", batch(r) * static_cast<std::int64_t>(ranks(r))); });
+  return out;
+}
 
-  // summary.md: the reference study's table shape, then the rest.
-  std::string md = "# cxr-denoise summary\n\nPSNR (dB) / SSIM / SSIM 3x3 (the reference's window) [/ LPIPS where available], mean ± 95 % CI "
-                   "over the test images. PSNR on outputs clamped to [0, 1]; standard SSIM: 11x11 Gaussian, sigma 1.5.\n\n";
-  std::set<std::string> methods;
-  for (const auto& [key, g] : groups) methods.insert(std::get<2>(key));
-  md += "| run | sigma | n |";
+}  // namespace
+
+Groups make_groups(const std::vector<Run>& runs) {
+  Groups groups;
+  for (std::size_t r = 0; r < runs.size(); ++r)
+    for (const auto& row : runs[r].rows) {
+      Group& g = groups[{r, row.sigma, row.method}];
+      g.images.push_back(row.image);
+      for (const auto& [metric, field] : kMetrics) g.values[metric].push_back(row.*field);
+      if (row.lpips) g.values["lpips"].push_back(*row.lpips);
+    }
+  for (auto& [key, g] : groups)
+    for (const auto& [metric, values] : g.values)
+      if (metric != "lpips" || values.size() == g.images.size()) g.summaries[metric] = summarize(values);
+  return groups;
+}
+
+json make_summary(const std::vector<Run>& runs, const Groups& groups) {
+  json summary = {{"runs", runs_json(runs)}, {"groups", groups_json(runs, groups)}, {"paired", paired_json(runs, groups)}};
+  add_subsets(runs, summary);
+  summary["scaling"] = scaling_json(runs, summary["runs"]);
+  return summary;
+}
+
+// ---- Rendering.
+
+namespace {
+
+// The reference study's table shape: a row per run and sigma, a column per method.
+std::string quality_table(const std::vector<Run>& runs, const Groups& groups) {
+  const std::set<std::string> methods = methods_of(groups);
+  std::string md = "| run | sigma | n |";
   for (const auto& m : methods) md += " " + m + " |";
   md += "\n|---|---|---|";
   for (std::size_t i = 0; i < methods.size(); ++i) md += "---|";
@@ -343,14 +265,79 @@ void summarise(const std::vector<Run>& runs, const std::vector<std::string>& gat
         md += " |";
         continue;
       }
-      md += fmt::format(" {} / {} / {}", pm(summarize(it->second.values.at("psnr")), 2), pm(summarize(it->second.values.at("ssim")), 4),
-                        pm(summarize(it->second.values.at("ssim_3x3")), 4));
-      const auto lp = it->second.values.find("lpips");
-      md += lp != it->second.values.end() && lp->second.size() == it->second.images.size() ? " / " + pm(summarize(lp->second), 4) + " |" : " |";
+      const auto& s = it->second.summaries;
+      md += fmt::format(" {} / {} / {}", pm(s.at("psnr"), 2), pm(s.at("ssim"), 4), pm(s.at("ssim_3x3"), 4));
+      md += s.count("lpips") ? " / " + pm(s.at("lpips"), 4) + " |" : " |";
     }
     md += "\n";
   }
-  md += "\nLPIPS: " + runs.front().meta.value("lpips", std::string("not evaluated")) + ".\n\n## Paired comparisons (PSNR)\n\n"
+  return md;
+}
+
+std::string training_table(const json& runs_entries) {
+  std::string md = "\n## Training\n\n| run | ranks | epochs | epoch s | images/s | data s | compute s | comm s | optimizer s | peak RSS MB "
+                   "| peak GPU MB | best val L1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& run : runs_entries) {
+    const json& t = run["training"];
+    if (t["ranks"].get<std::size_t>() == 0) continue;
+    double best = INFINITY;
+    for (const auto& e : t["curve"])
+      if (!e["val_loss"].is_null()) best = std::min(best, e["val_loss"].get<double>());
+    md += fmt::format("| {} | {} | {} | {:.1f} | {:.2f} | {:.4f} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {} |\n",
+                      run["run"].get<std::string>(), t["ranks"].get<std::size_t>(), t["epochs"].get<std::size_t>(),
+                      t["epoch_s"].get<double>(), t["images_per_s"].get<double>(), t["data_s"].get<double>(), t["compute_s"].get<double>(),
+                      t["comm_s"].get<double>(), t["optim_s"].get<double>(), t["peak_rss_mb"].get<double>(), t["peak_gpu_mb"].get<double>(),
+                      std::isinf(best) ? std::string("n/a") : fmt::format("{:.5f}", best));
+  }
+  return md;
+}
+
+// One script for every plot, over the data files write_plots writes.
+std::string gnuplot_script(const std::vector<Run>& runs, const std::set<std::string>& methods, bool scaling) {
+  std::string gp = "set terminal pngcairo size 900,560 noenhanced\nset grid\nset key outside right\n";
+  if (!methods.empty()) {  // none for --training-only
+    gp += "set output 'psnr_by_sigma.png'\nset title 'PSNR by noise sigma (mean, 95 % CI)'\nset xlabel 'sigma'\nset ylabel 'PSNR (dB)'\nplot ";
+    std::size_t index = 0;
+    for (const auto& m : methods)
+      for (std::size_t r = 0; r < runs.size(); ++r, ++index)
+        gp += fmt::format("{}'psnr.dat' index {} with yerrorlines title '{}:{}'", index ? ", " : "", index, runs[r].name, m);
+    gp += "\n";
+  }
+  gp += "set output 'loss_curves.png'\nset title 'L1 loss per epoch'\nset xlabel 'epoch'\nset ylabel 'L1'\nplot ";
+  for (std::size_t r = 0; r < runs.size(); ++r)
+    gp += fmt::format("{}'curves.dat' index {} using 1:2 with linespoints title '{} train', 'curves.dat' index {} using 1:3 with linespoints title '{} val'",
+                      r ? ", " : "", r, runs[r].name, r, runs[r].name);
+  gp += "\n";
+  if (scaling)
+    gp += "set output 'scaling.png'\nset title 'Speedup and efficiency against ranks'\nset xlabel 'ranks'\nset ylabel 'speedup'\n"
+          "set y2label 'efficiency'\nset y2tics\nplot 'scaling.dat' using 1:2 with linespoints title 'speedup', "
+          "x with lines dashtype 2 title 'ideal', 'scaling.dat' using 1:3 axes x1y2 with linespoints title 'efficiency'\n";
+  return gp;
+}
+
+}  // namespace
+
+std::string render_csv(const std::vector<Run>& runs, const Groups& groups) {
+  std::string csv = "run,model,sigma,method,n,psnr_mean,psnr_sd,psnr_ci95,ssim_mean,ssim_sd,ssim_ci95,ssim_3x3_mean,ssim_3x3_sd,"
+                    "ssim_3x3_ci95,lpips_mean,lpips_sd,lpips_ci95\n";
+  for (const auto& [key, g] : groups) {
+    const auto& [r, sigma, method] = key;
+    csv += fmt::format("{},{},{},{},{}", runs[r].name, runs[r].config.get_string("model.name"), sigma, method, g.images.size());
+    for (const char* metric : {"psnr", "ssim", "ssim_3x3", "lpips"}) {
+      const auto s = g.summaries.find(metric);
+      csv += s == g.summaries.end() ? ",,," : fmt::format(",{:.6f},{:.6f},{:.6f}", s->second.mean, s->second.sd, s->second.ci95);
+    }
+    csv += "\n";
+  }
+  return csv;
+}
+
+std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, const json& summary) {
+  std::string md = "# cxr-denoise summary\n\nPSNR (dB) / SSIM / SSIM 3x3 (the reference's window) [/ LPIPS where available], mean ± 95 % CI "
+                   "over the test images. PSNR on outputs clamped to [0, 1]; standard SSIM: 11x11 Gaussian, sigma 1.5.\n\n" +
+                   quality_table(runs, groups);
+  md += "\nLPIPS: " + (runs.front().meta ? runs.front().meta->lpips : std::string("not evaluated")) +
+        ".\n\n## Paired comparisons (PSNR)\n\n"
         "| a | b | sigma | n | mean diff (dB) | t | p (t-test) | d_z | p (Wilcoxon) | r |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& p : summary["paired"]) {
     const auto& q = p["psnr"];
@@ -359,77 +346,58 @@ void summarise(const std::vector<Run>& runs, const std::vector<std::string>& gat
                       q["t"].get<double>(), q["t_p"].get<double>(), q["cohens_dz"].get<double>(), q["wilcoxon_p"].get<double>(),
                       q["wilcoxon_r"].get<double>());
   }
-  md += "\n## Training\n\n| run | ranks | epochs | epoch s | images/s | data s | compute s | comm s | optimizer s | peak RSS MB | peak GPU MB | best val L1 |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  for (std::size_t r = 0; r < runs.size(); ++r) {
-    const json& t = train[r];
-    if (t["ranks"].get<std::size_t>() == 0) continue;
-    double best = 1e30;
-    for (const auto& e : t["curve"])
-      if (e["val_loss"].get<double>() >= 0) best = std::min(best, e["val_loss"].get<double>());
-    md += fmt::format("| {} | {} | {} | {:.1f} | {:.2f} | {:.4f} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {} |\n", runs[r].name,
-                      t["ranks"].get<std::size_t>(), t["epochs"].get<std::size_t>(), t["epoch_s"].get<double>(),
-                      t["images_per_s"].get<double>(), t["data_s"].get<double>(), t["compute_s"].get<double>(),
-                      t["comm_s"].get<double>(), t["optim_s"].get<double>(), t["peak_rss_mb"].get<double>(),
-                      t["peak_gpu_mb"].get<double>(), best < 1e29 ? fmt::format("{:.5f}", best) : std::string("n/a"));
-  }
+  md += training_table(summary["runs"]);
   if (!summary["scaling"].empty()) {
     md += "\n## Scaling\n\n| kind | family | run | ranks | images/s | speedup | efficiency |\n|---|---|---|---|---|---|---|\n";
     for (const auto& s : summary["scaling"])
       md += fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} |\n", s["kind"].get<std::string>(), s["family"].get<std::string>(),
-                        s["run"].get<std::string>(), s["ranks"].get<double>(), s["images_per_s"].get<double>(),
-                        s["speedup"].get<double>(), s["efficiency"].get<double>());
+                        s["run"].get<std::string>(), s["ranks"].get<double>(), s["images_per_s"].get<double>(), s["speedup"].get<double>(),
+                        s["efficiency"].get<double>());
   }
-  write_file_atomic(fs::path(o.out_dir) / "summary.csv", csv);
-  write_file_atomic(fs::path(o.out_dir) / "summary.json", summary.dump(2) + "\n");
-  write_file_atomic(fs::path(o.out_dir) / "summary.md", md);
+  return md;
+}
 
-  if (o.plots) {
-    // Data files for gnuplot, then one script for all plots.
-    std::string psnr_dat, curves_dat, scaling_dat;
-    for (const auto& m : methods) {
-      for (std::size_t r = 0; r < runs.size(); ++r) {
-        psnr_dat += fmt::format("# {}:{}\n", runs[r].name, m);
-        for (const auto& [key, g] : groups)
-          if (std::get<0>(key) == r && std::get<2>(key) == m) {
-            const Summary s = summarize(g.values.at("psnr"));
-            psnr_dat += fmt::format("{} {} {}\n", std::get<1>(key), s.mean, s.ci95);
-          }
-        psnr_dat += "\n\n";
-      }
-    }
+void write_plots(const std::vector<Run>& runs, const Groups& groups, const json& summary, const std::string& out_dir) {
+  const std::set<std::string> methods = methods_of(groups);
+  std::string psnr, curves, scaling;  // gnuplot data files: blocks separated by two blank lines
+  for (const auto& m : methods)
     for (std::size_t r = 0; r < runs.size(); ++r) {
-      curves_dat += "# " + runs[r].name + "\n";
-      for (const auto& e : train[r].value("curve", json::array()))
-        curves_dat += fmt::format("{} {} {}\n", e["epoch"].get<double>(), e["train_loss"].get<double>(),
-                                  e["val_loss"].get<double>() >= 0 ? fmt::format("{}", e["val_loss"].get<double>()) : std::string("NaN"));
-      curves_dat += "\n\n";
+      psnr += fmt::format("# {}:{}\n", runs[r].name, m);
+      for (const auto& [key, g] : groups)
+        if (std::get<0>(key) == r && std::get<2>(key) == m)
+          psnr += fmt::format("{} {} {}\n", std::get<1>(key), g.summaries.at("psnr").mean, g.summaries.at("psnr").ci95);
+      psnr += "\n\n";
     }
-    for (const auto& s : summary["scaling"]) scaling_dat += fmt::format("{} {} {}\n", s["ranks"].get<double>(), s["speedup"].get<double>(), s["efficiency"].get<double>());
-    write_file_atomic(fs::path(o.out_dir) / "psnr.dat", psnr_dat);
-    write_file_atomic(fs::path(o.out_dir) / "curves.dat", curves_dat);
-    std::string gp = "set terminal pngcairo size 900,560 noenhanced\nset grid\nset key outside right\n";
-    if (!methods.empty()) {  // none for --training-only
-      gp += "set output 'psnr_by_sigma.png'\nset title 'PSNR by noise sigma (mean, 95 % CI)'\nset xlabel 'sigma'\nset ylabel 'PSNR (dB)'\nplot ";
-      std::size_t idx = 0;
-      for (const auto& m : methods)
-        for (std::size_t r = 0; r < runs.size(); ++r, ++idx)
-          gp += fmt::format("{}'psnr.dat' index {} with yerrorlines title '{}:{}'", idx ? ", " : "", idx, runs[r].name, m);
-      gp += "\n";
-    }
-    gp += "set output 'loss_curves.png'\nset title 'L1 loss per epoch'\nset xlabel 'epoch'\nset ylabel 'L1'\nplot ";
-    for (std::size_t r = 0; r < runs.size(); ++r)
-      gp += fmt::format("{}'curves.dat' index {} using 1:2 with linespoints title '{} train', 'curves.dat' index {} using 1:3 with linespoints title '{} val'",
-                        r ? ", " : "", r, runs[r].name, r, runs[r].name);
-    gp += "\n";
-    if (!scaling_dat.empty()) {
-      write_file_atomic(fs::path(o.out_dir) / "scaling.dat", scaling_dat);
-      gp += "set output 'scaling.png'\nset title 'Speedup and efficiency against ranks'\nset xlabel 'ranks'\nset ylabel 'speedup'\n"
-            "set y2label 'efficiency'\nset y2tics\nplot 'scaling.dat' using 1:2 with linespoints title 'speedup', "
-            "x with lines dashtype 2 title 'ideal', 'scaling.dat' using 1:3 axes x1y2 with linespoints title 'efficiency'\n";
-    }
-    run_gnuplot(gp, o.out_dir);
+  auto dat = [](const json& v) { return v.is_null() ? std::string("NaN") : fmt::format("{}", v.get<double>()); };
+  for (const auto& run : summary["runs"]) {
+    curves += "# " + run["run"].get<std::string>() + "\n";
+    for (const auto& e : run["training"].value("curve", json::array()))
+      curves += fmt::format("{} {} {}\n", e["epoch"].get<double>(), dat(e["train_loss"]), dat(e["val_loss"]));
+    curves += "\n\n";
   }
+  for (const auto& s : summary["scaling"])
+    scaling += fmt::format("{} {} {}\n", s["ranks"].get<double>(), s["speedup"].get<double>(), s["efficiency"].get<double>());
+  const fs::path dir(out_dir);
+  write_file_atomic(dir / "psnr.dat", psnr);
+  write_file_atomic(dir / "curves.dat", curves);
+  if (!scaling.empty()) write_file_atomic(dir / "scaling.dat", scaling);
+  write_file_atomic(dir / "plots.gp", gnuplot_script(runs, methods, !scaling.empty()));
+  const std::string cmd = "cd '" + dir.string() + "' && gnuplot plots.gp 2>gnuplot.log";
+  if (std::system(cmd.c_str()) != 0) spdlog::warn("gnuplot failed or is not installed (see {}); no plots", (dir / "gnuplot.log").string());
+}
+
+// ---- The job.
+
+namespace {
+
+void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
+  const Groups groups = make_groups(runs);
+  const json summary = make_summary(runs, groups);
+  fs::create_directories(o.out_dir);
+  write_file_atomic(fs::path(o.out_dir) / "summary.csv", render_csv(runs, groups));
+  write_file_atomic(fs::path(o.out_dir) / "summary.json", summary.dump(2) + "\n");
+  write_file_atomic(fs::path(o.out_dir) / "summary.md", render_markdown(runs, groups, summary));
+  if (o.plots) write_plots(runs, groups, summary, o.out_dir);
   spdlog::info("reduced {} run(s) into {}: summary.md, summary.csv, summary.json{}", runs.size(), o.out_dir,
                o.plots ? ", psnr_by_sigma.png, loss_curves.png" : "");
 }
@@ -438,28 +406,35 @@ void summarise(const std::vector<Run>& runs, const std::vector<std::string>& gat
 
 int run_reduce(dist::World& world, const ReduceOptions& o) {
   world.set_timeout(o.timeout_s);
-  // Every rank opens the runs, and parses its share of the CSVs (file k on rank k % size); the
-  // ranks agree on both, so a file one rank cannot read ends every rank with its message.
-  const std::vector<Run> runs = dist::all_or_none(world, [&] {
+  // Every rank opens the runs and reads its share of the CSV files (file k on rank k % size);
+  // the ranks agree on both, so a file one rank cannot read ends every rank with its message.
+  std::vector<Run> runs = dist::all_or_none(world, [&] {
     if (o.runs.empty()) throw InputError("give at least one run directory");
     std::vector<Run> opened;
     for (const auto& d : o.runs) opened.push_back(open_run(d, o.training_only));
     return opened;
   });
-  std::vector<std::pair<std::size_t, std::string>> files;
+  std::vector<std::pair<std::size_t, std::string>> files;  // (run, CSV path)
   for (std::size_t r = 0; r < runs.size(); ++r)
-    for (const auto& c : runs[r].csvs) files.emplace_back(r, c);
-  const json mine = dist::all_or_none(world, [&] {
-    json parts = json::array();
+    for (int k = 0; runs[r].meta && k < runs[r].meta->ranks; ++k) files.emplace_back(r, rundir::eval_results_path(runs[r].dir, k).string());
+  const std::string mine = dist::all_or_none(world, [&] {
+    json texts = json::array();
     for (std::size_t k = static_cast<std::size_t>(world.rank()); k < files.size(); k += static_cast<std::size_t>(world.size()))
-      parts.push_back({files[k].first, parse_eval_csv(files[k].second)});
-    return parts;
+      texts.push_back({k, read_text_file(files[k].second)});
+    return texts.dump();
   });
-  const auto gathered = world.gather(mine.dump());
-  // Rank 0 summarises; the others wait in the agreement and end with its verdict.
+  const auto gathered = world.gather(mine);
+  // Rank 0 parses, checks and summarises; the others wait in the agreement and end with its verdict.
   world.watchdog().set_context("rank 0 summarising");
   dist::all_or_none(world, [&] {
-    if (world.is_root()) summarise(runs, gathered, o);
+    if (!world.is_root()) return;
+    for (const auto& part : gathered)
+      for (const auto& [k, text] : json::parse(part).get<std::vector<std::pair<std::size_t, std::string>>>()) {
+        const auto rows = rundir::parse_eval_results(text, files[k].second);
+        runs[files[k].first].rows.insert(runs[files[k].first].rows.end(), rows.begin(), rows.end());
+      }
+    for (auto& run : runs) complete_run(run);
+    summarise(runs, o);
   });
   return kExitOk;
 }

@@ -11,7 +11,6 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -24,6 +23,7 @@
 #include "dist/communicator.hpp"
 #include "dist/gradient_reducer.hpp"
 #include "loader/dataset.hpp"
+#include "rundir/step_log.hpp"
 #include "models/models.hpp"
 #include "train/amp.hpp"
 #include "train/checkpoint.hpp"
@@ -70,12 +70,6 @@ struct Training {
   TrainState state;
   std::ofstream step_log;
   std::int64_t nonfinite_in_a_row = 0;
-};
-
-// What one step did, for the step log.
-struct StepResult {
-  double loss = 0, local_loss = 0, lr = 0, data_s = 0, compute_s = 0, comm_s = 0, optim_s = 0, step_s = 0, loader_s = 0;
-  bool finite = true, stop_requested = false;
 };
 
 // Rank 0's parameters and buffers to every rank (at start and after resume; buffers every step
@@ -228,7 +222,7 @@ void open_data_and_log(Training& t) {
   dist::all_or_none(t.world, [&] {
     t.train_data = std::make_unique<loader::Dataset>(t.o.data_dir, "train");
     if (t.o.val_every > 0) t.val_data = std::make_unique<loader::Dataset>(t.o.data_dir, "val");
-    const fs::path log_path = fs::path(t.o.run_dir) / "logs" / fmt::format("rank-{:05d}.jsonl", t.world.rank());
+    const fs::path log_path = rundir::step_log_path(t.o.run_dir, t.world.rank());
     fs::create_directories(log_path.parent_path());
     t.step_log.open(log_path, std::ios::app);
     if (!t.step_log) throw RuntimeError("cannot write the step log " + log_path.string());
@@ -328,8 +322,8 @@ torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const tor
 // they fill), the all-reduce's end, the non-finite check, the optimizer; then the ranks agree on
 // the logged loss and on stopping. Every rank takes every branch together: the gradients (and
 // so the skip verdict) are the same everywhere after the all-reduce.
-StepResult train_step(Training& t, const loader::Batch& batch, double lr) {
-  StepResult r;
+rundir::StepRecord train_step(Training& t, const loader::Batch& batch, double lr, bool& stop_requested) {
+  rundir::StepRecord r;
   r.lr = lr;
   set_learning_rate(*t.optimizer, lr);
   const auto t_compute = Clock::now();
@@ -347,12 +341,12 @@ StepResult train_step(Training& t, const loader::Batch& batch, double lr) {
   if (t.world.is_root() && t.hooks.dump_grads_step == t.state.global_step + 1) dump_gradients(t.params, t.hooks.dump_grads_file);
 
   const auto t_optim = Clock::now();
-  r.finite = t.scaler->enabled() ? t.scaler->unscale(t.params) : grads_finite(t.params);
-  if (r.finite) {
+  r.skipped = !(t.scaler->enabled() ? t.scaler->unscale(t.params) : grads_finite(t.params));
+  if (!r.skipped) {
     if (t.o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(t.params, t.o.grad_clip);
     t.optimizer->step();
   }
-  t.scaler->update(!r.finite);
+  t.scaler->update(r.skipped);
   r.optim_s = seconds_since(t_optim);
 
   // One small all-reduce: the global loss and whether any rank was asked to stop.
@@ -360,22 +354,12 @@ StepResult train_step(Training& t, const loader::Batch& batch, double lr) {
   torch::Tensor agree = torch::tensor({r.local_loss, g_stop_signal.load() != 0 ? 1.0 : 0.0}, torch::kFloat64);
   t.host_comm->all_reduce_sum(agree);
   r.loss = agree[0].item<double>() / t.world.size();
-  r.stop_requested = agree[1].item<double>() > 0;
+  r.loss_scale = t.scaler->scale();
+  stop_requested = agree[1].item<double>() > 0;
   return r;
 }
 
 // ---- the loop --------------------------------------------------------------------------------
-
-void log_step(Training& t, const StepResult& r) {
-  const double images_per_s = static_cast<double>(t.o.batch * t.world.size()) / r.step_s;
-  const nlohmann::json line = {{"step", t.state.global_step}, {"epoch", t.state.epoch + 1}, {"loss", r.loss},
-                               {"local_loss", r.local_loss}, {"lr", r.lr}, {"data_s", r.data_s}, {"compute_s", r.compute_s},
-                               {"comm_s", r.comm_s}, {"optim_s", r.optim_s}, {"step_s", r.step_s}, {"images_per_s", images_per_s},
-                               {"loader_s", r.loader_s}, {"skipped", !r.finite}, {"loss_scale", t.scaler->scale()},
-                               {"max_rss_mb", max_rss_mb()},
-                               {"peak_gpu_mb", t.device.is_cuda() ? device::cuda_peak_memory_mb(t.device.index()) : 0.0}};
-  t.step_log << line.dump() << "\n";
-}
 
 // The steps of the current epoch from where it stands, up to its end or train.max_steps.
 // Returns whether the ranks agreed to stop (a signal); `loss_sum`/`good_steps` get the epoch's
@@ -399,20 +383,24 @@ bool train_epoch(Training& t, double& loss_sum, std::int64_t& good_steps) {
     const double epoch_position = static_cast<double>(t.state.epoch) +
                                   static_cast<double>(t.state.step_in_epoch) / static_cast<double>(t.steps_per_epoch);
 
-    StepResult r = train_step(t, batch, learning_rate(t.o, epoch_position));
+    rundir::StepRecord r = train_step(t, batch, learning_rate(t.o, epoch_position), stop);
 
+    ++t.state.step_in_epoch;
+    r.step = ++t.state.global_step;
+    r.epoch = t.state.epoch + 1;
     r.data_s = data_s;
     r.loader_s = batch.read_seconds;
-    ++t.state.step_in_epoch;
-    ++t.state.global_step;
     r.step_s = seconds_since(t_step);
-    t.nonfinite_in_a_row = r.finite ? 0 : t.nonfinite_in_a_row + 1;
-    if (r.finite) {
+    r.images_per_s = static_cast<double>(t.o.batch * t.world.size()) / r.step_s;
+    r.max_rss_mb = max_rss_mb();
+    r.peak_gpu_mb = t.device.is_cuda() ? device::cuda_peak_memory_mb(t.device.index()) : 0.0;
+    t.nonfinite_in_a_row = r.skipped ? t.nonfinite_in_a_row + 1 : 0;
+    if (!r.skipped) {
       loss_sum += r.loss;
       ++good_steps;
     }
-    log_step(t, r);
-    progress.set_note(fmt::format("loss {:.5f}, {:.1f} img/s", r.loss, static_cast<double>(t.o.batch * t.world.size()) / r.step_s));
+    t.step_log << rundir::to_line(r) << "\n";
+    progress.set_note(fmt::format("loss {:.5f}, {:.1f} img/s", r.loss, r.images_per_s));
     progress.advance();
     if (t.nonfinite_in_a_row >= t.o.max_nonfinite) {
       t.step_log.flush();
@@ -421,7 +409,6 @@ bool train_epoch(Training& t, double& loss_sum, std::int64_t& good_steps) {
                                         t.nonfinite_in_a_row, r.loss, t.store->dir()),
                             kExitFailure);
     }
-    stop = r.stop_requested;
   }
   progress.finish();
   return stop;
@@ -440,15 +427,12 @@ void end_epoch(Training& t, double epoch_s, double loss_sum, std::int64_t good_s
     best = !t.state.best_val_loss || *t.state.last_val_loss < *t.state.best_val_loss;
     if (best) t.state.best_val_loss = t.state.last_val_loss;
   }
-  const double train_loss = good_steps ? loss_sum / static_cast<double>(good_steps) : NAN;
-  t.step_log << nlohmann::json({{"event", "epoch"}, {"epoch", t.state.epoch}, {"train_loss", train_loss},
-                                {"val_loss", t.state.last_val_loss.value_or(-1.0)}, {"epoch_s", epoch_s},
-                                {"global_step", t.state.global_step}, {"buffer_checksum", buffer_checksum(*t.model)}})
-                    .dump()
-             << "\n";
+  rundir::EpochRecord e{t.state.epoch, std::nullopt, t.state.last_val_loss, epoch_s, t.state.global_step, buffer_checksum(*t.model)};
+  if (good_steps) e.train_loss = loss_sum / static_cast<double>(good_steps);
+  t.step_log << rundir::to_line(e) << "\n";
   t.step_log.flush();
   if (t.world.is_root())
-    log::info(fmt::format("epoch {}/{}: train loss {:.5f}, {}{}, {:.1f} s", t.state.epoch, t.o.epochs, train_loss,
+    log::info(fmt::format("epoch {}/{}: train loss {:.5f}, {}{}, {:.1f} s", t.state.epoch, t.o.epochs, e.train_loss.value_or(NAN),
                           t.state.last_val_loss ? fmt::format("val L1 {:.5f}", *t.state.last_val_loss) : "no validation",
                           best ? " (best)" : "", epoch_s));
   if (t.state.epoch % t.o.checkpoint_every == 0 || t.state.epoch == t.o.epochs || best) save_checkpoint(t, best);
@@ -474,7 +458,7 @@ int run_training(dist::World& world, const config::Config& config) {
     world.watchdog().set_context("validating the noisy input");
     const double noisy_l1 = validate(t, nullptr);
     if (world.is_root()) log::info(fmt::format("validation L1 of the noisy input itself (the floor to beat): {:.5f}", noisy_l1));
-    t.step_log << nlohmann::json({{"event", "baseline"}, {"noisy_val_loss", noisy_l1}}).dump() << "\n";
+    t.step_log << rundir::to_line(rundir::BaselineRecord{noisy_l1}) << "\n";
   }
 
   const auto steps_left = [&] { return t.o.max_steps <= 0 || t.state.global_step < t.o.max_steps; };

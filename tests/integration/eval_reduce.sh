@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cxr-eval evaluates every test image exactly once whatever the rank count (1, 2, 3: the reduced
 # means are equal); cxr-reduce gives the same summary as one process or under mpirun; malformed
-# or missing rank files and NaN values are refused by name.
+# or missing rank files and NaN values are refused by name; a test-only dataset evaluated into an
+# --out folder reduces on its own.
 source "$(dirname "$0")/train_common.sh"
 evaluate="$CXR_BIN/app/cxr-eval"
 reduce="$CXR_BIN/app/cxr-reduce"
@@ -67,6 +68,26 @@ if ! "$CXR_BIN/app/cxr-inspect" --devices >/dev/null 2>&1; then
 fi
 [ -e "$CXR_TMP/x" ] && fail "a refused reduce wrote output"
 true
+
+# Another hospital's test-only dataset: the filters tune on the run's own validation images (and
+# the log says so), and the --out folder is one cxr-reduce reads on its own.
+"$synth" --output "$CXR_TMP/h2" --count 30 --size 64 --seed 9 2>/dev/null
+cat "$CXR_TMP/h2/train_val_list.txt" >>"$CXR_TMP/h2/test_list.txt"
+: >"$CXR_TMP/h2/train_val_list.txt"
+"$preprocess" --input "$CXR_TMP/h2" --output "$CXR_TMP/h2ds" --size 32 --shard-size 32 2>/dev/null
+[ "$(json "$CXR_TMP/h2ds/manifest.json" "sorted(m['splits'])")" = "['test']" ] || fail "the hospital dataset is not test-only"
+mpi 2 "$evaluate" --run "$CXR_TMP/run" --data "$CXR_TMP/h2ds" --out "$CXR_TMP/h2eval" --sigma 0.1 2>"$CXR_TMP/log" \
+  || { cat "$CXR_TMP/log"; fail "eval of a test-only dataset"; }
+grep -q "has no 'val' split: the Gaussian and median baselines tune on the run's own validation images" "$CXR_TMP/log" \
+  || fail "eval did not say where the baselines tuned"
+"$reduce" "$CXR_TMP/h2eval" --out "$CXR_TMP/h2sum" --no-plots 2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "reduce of an --out folder"; }
+grep -q "| h2eval | 0.1 | 30 | .* / .* |$" "$CXR_TMP/h2sum/summary.md" || fail "no quality row for the test-only evaluation"
+# A run whose own dataset has no validation split either: a clear refusal, unless the filters are left out.
+cp -r "$CXR_TMP/run" "$CXR_TMP/run-noval"
+sed -i "s|^\(  dir: \).*|\1$CXR_TMP/h2ds|" "$CXR_TMP/run-noval/config.yaml"
+expect_exit 2 "nor the run's own dataset .* has a 'val' split" "$evaluate" --run "$CXR_TMP/run-noval" --data "$CXR_TMP/h2ds" --out "$CXR_TMP/y"
+"$evaluate" --run "$CXR_TMP/run-noval" --data "$CXR_TMP/h2ds" --out "$CXR_TMP/y" --methods model,noisy 2>/dev/null || fail "eval without filters"
+expect_exit 2 "is another run's directory" "$evaluate" --run "$CXR_TMP/run" --out "$CXR_TMP/run1"
 
 # LPIPS with a backbone file (random weights of AlexNet's shapes, written the way
 # scripts/convert_alexnet_weights.py writes real ones): a number per image, summarised.

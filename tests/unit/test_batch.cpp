@@ -6,6 +6,7 @@
 
 #include "helpers.hpp"
 #include "loader/dataset.hpp"
+#include "shards/manifest.hpp"
 
 using namespace cxr;
 
@@ -22,7 +23,9 @@ TEST_SUITE("torch") {
       }
       w.close();
     }
-    dir.file("manifest.json", R"({"splits": {"train": {"shards": [{"file": "s.h5", "digest": "d"}]}}})");
+    shards::Manifest manifest;
+    manifest.splits["train"] = {3, 3, {{"s.h5", "train", "d", "", 0, 3, 3, 0}}};
+    shards::write_manifest(dir.path.string(), manifest);
     const loader::Dataset data(dir.path.string(), "train");
     CHECK(data.size() == 3);
     const torch::Tensor b = data.read_batch({2, 0});
@@ -33,7 +36,8 @@ TEST_SUITE("torch") {
       for (int p = 0; p < size * size; ++p)
         REQUIRE(b[k][0].view(-1)[p].item<float>() == doctest::Approx(((p * 4 + order[k] * 50) % 256) / 255.0));
     // A manifest whose digest does not match the shard is refused by name.
-    dir.file("manifest.json", R"({"splits": {"train": {"shards": [{"file": "s.h5", "digest": "other"}]}}})");
+    manifest.splits["train"].shards[0].digest = "other";
+    shards::write_manifest(dir.path.string(), manifest);
     CHECK_THROWS_WITH(loader::Dataset(dir.path.string(), "train"), doctest::Contains("does not belong to"));
   }
 }

@@ -1,0 +1,74 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "helpers.hpp"
+#include "report/reduce.hpp"
+
+using namespace cxr;
+using namespace cxr::report;
+
+namespace {
+// One evaluated run in memory: 4 images, the model 10 dB above the noisy input on each.
+Run evaluated_run() {
+  Run run;
+  run.dir = "runs/a";
+  run.name = "a";
+  run.meta = rundir::EvalMeta{};
+  run.meta->images = 4;
+  run.meta->sigmas = {0.1};
+  run.meta->methods = {"model", "noisy"};
+  run.meta->lpips = "unavailable";
+  for (int i = 0; i < 4; ++i)
+    for (const char* method : {"model", "noisy"}) {
+      const double psnr = (method == std::string("model") ? 30.0 : 20.0) + i;
+      run.rows.push_back({"img" + std::to_string(i), i, i < 2 ? "Mass|Edema" : "No Finding", i % 2 ? "PA" : "AP", 0.1, method, psnr,
+                          0.9, 0.8, std::nullopt});
+    }
+  return run;
+}
+}  // namespace
+
+TEST_SUITE("report") {
+  TEST_CASE("ingest: rows sorted, a repeated or a missing row refused by name") {
+    Run run = evaluated_run();
+    std::reverse(run.rows.begin(), run.rows.end());
+    complete_run(run);
+    CHECK(run.rows.front().image == "img0");
+    CHECK(run.rows.front().method == "model");
+    run.rows.push_back(run.rows.back());
+    CHECK(CXR_ERROR_OF(complete_run(run)) == "run runs/a: img3|0.1|noisy appears twice in its eval CSVs");
+    run.rows.resize(7);
+    CHECK(CXR_ERROR_OF(complete_run(run)).find("7 evaluation rows, expected 8 (4 images x 1 sigmas x 2 methods)") != std::string::npos);
+  }
+
+  TEST_CASE("statistics: groups, paired comparisons, findings and views from typed rows") {
+    const std::vector<Run> runs = {evaluated_run()};
+    const Groups groups = make_groups(runs);
+    REQUIRE(groups.size() == 2);
+    const Group& model = groups.at({0, 0.1, "model"});
+    CHECK(model.images == std::vector<std::string>{"img0", "img1", "img2", "img3"});
+    CHECK(model.summaries.at("psnr").mean == doctest::Approx(31.5));
+    CHECK(model.summaries.count("lpips") == 0);  // no row has it
+    const nlohmann::json summary = make_summary(runs, groups);
+    REQUIRE(summary["paired"].size() == 1);
+    CHECK(summary["paired"][0]["b"] == "a:noisy");
+    CHECK(summary["paired"][0]["psnr"]["mean_diff"].get<double>() == doctest::Approx(10.0));
+    CHECK(summary["by_label"].size() == 3);  // Edema, Mass, No Finding
+    CHECK(summary["by_view"][0]["view"] == "AP");
+    CHECK(summary["by_view"][0]["n"] == 2);
+    CHECK(summary["scaling"].empty());
+  }
+
+  TEST_CASE("rendering: the CSV and the Markdown quality table") {
+    const std::vector<Run> runs = {evaluated_run()};
+    const Groups groups = make_groups(runs);
+    const std::string csv = render_csv(runs, groups);
+    CHECK(csv.find("\na,unet,0.1,model,4,31.500000,1.290994,1.265175,0.900000,0.000000,0.000000,0.800000,0.000000,0.000000,,,\n") !=
+          std::string::npos);
+    const std::string md = render_markdown(runs, groups, make_summary(runs, groups));
+    CHECK(md.find("| run | sigma | n | model | noisy |\n") != std::string::npos);
+    CHECK(md.find("| a | 0.1 | 4 | 31.50 ± 1.27 / 0.9000 ± 0.0000 / 0.8000 ± 0.0000 | 21.50 ± 1.27 /") != std::string::npos);
+    CHECK(md.find("LPIPS: unavailable.") != std::string::npos);
+  }
+}
