@@ -17,7 +17,7 @@
 #include "common/files.hpp"
 #include "common/log.hpp"
 #include "common/tool.hpp"
-#include "config/schema.hpp"
+#include "config/run_config.hpp"
 #include "device/device.hpp"
 #include "image/image.hpp"
 #include "metrics/metrics.hpp"
@@ -52,8 +52,7 @@ struct Denoiser {
 
 Denoiser load_denoiser(const std::string& file, const std::string& device) {
   const auto summary = train::read_checkpoint(file);
-  config::Config cfg(config::project_schema());
-  cfg.load_text(summary.content.config_yaml, file + " (its saved config)");
+  const config::Config cfg = config::saved_config(summary.content.config_yaml, file + " (its saved config)");
   Denoiser d;
   d.model = models::make_model(models::options_from_config(cfg, /*for_inference=*/true));
   train::load_checkpoint(file, *d.model, nullptr);

@@ -14,7 +14,7 @@
 #include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/tool.hpp"
-#include "config/schema.hpp"
+#include "config/run_config.hpp"
 #include "device/device.hpp"
 #include "train/checkpoint.hpp"
 
@@ -66,8 +66,7 @@ int main(int argc, char** argv) {
                                "val L1       last {}, best {}\nloss scale   {}\ntensors      {} ({} values)\ndigest       {}\n",
                                file, s.content.model_signature, st.epoch, st.step_in_epoch, st.global_step, loss(st.last_val_loss),
                                loss(st.best_val_loss), st.loss_scale, s.tensors.size(), params, digest(s.tensors));
-      cxr::config::Config config(cxr::config::project_schema());
-      config.load_text(s.content.config_yaml, file + " (its saved config)");
+      const cxr::config::Config config = cxr::config::saved_config(s.content.config_yaml, file + " (its saved config)");
       std::cout << "config (summary):\n";
       for (const char* key : {"model.name", "model.base_width", "model.depth", "model.norm", "noise.sigma", "train.batch_size",
                               "train.epochs", "train.optimizer", "train.lr", "train.amp", "train.loss"})

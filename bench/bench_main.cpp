@@ -24,6 +24,7 @@
 #include "common/files.hpp"
 #include "common/tool.hpp"
 #include "image/image.hpp"
+#include "shards/manifest.hpp"
 #include "shards/shard.hpp"
 #ifdef CXR_BENCH_LOADER
 #include "loader_bench.hpp"
@@ -84,10 +85,9 @@ json bench_decode(const std::string& root, int size, int repeat) {
 }
 
 json bench_read(const std::string& dataset, int repeat) {
-  const json manifest = json::parse(cxr::read_text_file(fs::path(dataset) / "manifest.json"));
   std::vector<std::string> shard_files;
-  for (const auto& [name, split] : manifest["splits"].items())
-    for (const auto& sh : split["shards"]) shard_files.push_back((fs::path(dataset) / sh["file"].get<std::string>()).string());
+  for (const auto& [name, split] : cxr::shards::read_manifest(dataset).splits)
+    for (const auto& sh : split.shards) shard_files.push_back((fs::path(dataset) / sh.file).string());
   std::size_t bytes = 0;
   for (const auto& f : shard_files) bytes += fs::file_size(f);
   json j = {{"what", "read"}, {"dataset", dataset}, {"shards", shard_files.size()}, {"bytes", bytes}};

@@ -290,7 +290,7 @@ int run(dist::World& world, const JobOptions& o) {
   } catch (const CollectiveError&) {
     if (world.is_root())
       spdlog::error("{} not written: rerun the same command to finish (complete shards are kept)",
-                    (fs::path(o.output) / "manifest.json").string());
+                    shards::manifest_path(o.output));
     throw;
   }
   json mine_summary = {{"rank", world.rank()}, {"host", world.host()}, {"shards", mine.size()},

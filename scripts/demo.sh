@@ -50,10 +50,13 @@ base = [e for e in events if e["event"] == "baseline"]
 epochs = [e for e in events if e["event"] == "epoch"]
 print(f"training {out}/run: {len(epochs)} epochs logged")
 print(f"{'epoch':>5} {'train L1':>10} {'val L1':>10}")
+def loss(v):  # null: no finite step, or no validation that epoch
+    return f"{v:>10.5f}" if v is not None else f"{'-':>10}"
 for e in epochs:
-    print(f"{e['epoch']:>5} {e['train_loss']:>10.5f} {e['val_loss']:>10.5f}")
-if base and epochs:
-    b, v = base[-1]["noisy_val_loss"], min(e["val_loss"] for e in epochs)
+    print(f"{e['epoch']:>5} {loss(e['train_loss'])} {loss(e['val_loss'])}")
+vals = [e["val_loss"] for e in epochs if e["val_loss"] is not None]
+if base and vals:
+    b, v = base[-1]["noisy_val_loss"], min(vals)
     print(f"validation L1: noisy input {b:.5f} -> best denoised {v:.5f} ({b / v:.1f}x lower)")
 print(f"checkpoints: {out}/run/checkpoints (inspect with build/app/cxr-inspect {out}/run)")
 PY

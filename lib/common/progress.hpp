@@ -9,13 +9,11 @@ namespace cxr {
 
 class Progress {
  public:
-  // `unit` names what is counted ("images"); `line_interval_s` spaces the batch-log lines.
-  Progress(std::string label, std::int64_t total, bool enabled, std::string unit = "images",
-           double line_interval_s = 10.0);
+  // `unit` names what is counted ("images"). Batch logs get a line every 10 s.
+  Progress(std::string label, std::int64_t total, bool enabled, std::string unit = "images");
   void advance(std::int64_t n = 1);
   void set_note(std::string note) { note_ = std::move(note); }  // shown after the counts ("loss 0.021")
-  // Batch logs: a line every `n` units (cxr-train: train.log_every steps) instead of every
-  // line_interval_s.
+  // Batch logs: a line every `n` units instead (cxr-train: train.log_every steps).
   void set_line_every(std::int64_t n) { line_every_ = n; }
   void finish();
   double elapsed_s() const;
@@ -26,7 +24,6 @@ class Progress {
   std::string label_, unit_, note_;
   std::int64_t total_, done_ = 0, line_every_ = 0, last_line_ = 0;
   bool enabled_, tty_, finished_ = false;
-  double line_interval_s_;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 

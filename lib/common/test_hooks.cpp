@@ -30,6 +30,7 @@ const TestHooks& test_hooks() {
     h.nan_at = read_at("CXR_TEST_NAN_AT");
     h.fail_at = read_at("CXR_TEST_FAIL_AT");
     h.stop_at = read_at("CXR_TEST_STOP_AT");
+    h.signal_at = read_at("CXR_TEST_SIGNAL_AT");
     h.step_delay_ms = static_cast<int>(read_int("CXR_TEST_STEP_DELAY_MS", 0));
     h.image_delay_ms = static_cast<int>(read_int("CXR_TEST_IMAGE_DELAY_MS", 0));
     h.kill_in_save = read_int("CXR_TEST_KILL_IN_SAVE", -1);

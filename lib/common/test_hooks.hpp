@@ -6,6 +6,7 @@
 //   CXR_TEST_NAN_AT=STEP:RANK    that rank's loss is NaN at that global step
 //   CXR_TEST_FAIL_AT=STEP:RANK   that rank throws a RuntimeError at that global step
 //   CXR_TEST_STOP_AT=STEP:RANK   that rank stops itself (SIGSTOP) at that global step: a frozen node
+//   CXR_TEST_SIGNAL_AT=STEP:RANK that rank sends itself SIGUSR1 (a preemption notice) at that step
 //   CXR_TEST_STEP_DELAY_MS=N     every training step sleeps N ms (time to signal or kill mid-epoch)
 //   CXR_TEST_KILL_IN_SAVE=STEP   SIGKILL between writing that step's checkpoint and publishing it
 //   CXR_TEST_IMAGE_DELAY_MS=N    cxr-preprocess sleeps N ms per image
@@ -23,7 +24,7 @@ struct TestHooks {
     int rank = -1;
     bool is(std::int64_t s, int r) const { return s == step && r == rank; }
   };
-  At nan_at, fail_at, stop_at;
+  At nan_at, fail_at, stop_at, signal_at;
   int step_delay_ms = 0, image_delay_ms = 0;
   std::int64_t kill_in_save = -1;
   double grad_factor = 1.0;

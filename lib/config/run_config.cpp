@@ -20,4 +20,10 @@ void save_run_config(const std::string& run_dir, const Config& config) {
   write_file_atomic(fs::path(run_dir) / "config.yaml", config.to_yaml());
 }
 
+Config saved_config(const std::string& yaml, const std::string& source) {
+  Config config(project_schema());
+  config.load_text(yaml, source);
+  return config;
+}
+
 }  // namespace cxr::config

@@ -1,7 +1,7 @@
 #pragma once
 // Where a rank runs: which GPU it takes and how many CPU threads it uses. The decisions are
 // pure functions of what the task sees, so every Slurm layout is unit-tested without a GPU;
-// dist/cuda.cpp and the trainer feed them what the machine says.
+// device/device.cpp and the trainer feed them what the machine says.
 #include <string>
 #include <vector>
 

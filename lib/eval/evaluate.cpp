@@ -1,6 +1,7 @@
 #include "eval/evaluate.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
@@ -55,14 +56,17 @@ rundir::TunedBaseline tune_baselines(const loader::Dataset& val, double sigma, d
   const auto tuning = noise::NoiseOptions().mean(mean).sigma(sigma).seed(seed).purpose(rng::Purpose::BaselineTuning);
   const auto batch = loader::read_noisy_batch(val, idx, tuning, 0);
   const torch::Tensor &clean = batch.clean, &noisy = batch.noisy;
-  auto l1 = [&](const torch::Tensor& out) { return (out - clean).abs().mean().item<double>(); };
+  // The candidate whose filtered images are closest to the clean ones (mean L1); the first on a tie.
+  auto best = [&](const auto& candidates, const auto& filter) {
+    auto chosen = candidates.front();
+    double lowest = INFINITY;
+    for (auto c : candidates)
+      if (const double l1 = (filter(c) - clean).abs().mean().item<double>(); l1 < lowest) lowest = l1, chosen = c;
+    return chosen;
+  };
   rundir::TunedBaseline t{sigma};
-  double best = 1e9;
-  for (double b : {0.5, 0.75, 1.0, 1.5, 2.0, 3.0})
-    if (const double v = l1(metrics::gaussian_filter(noisy, b, mean)); v < best) best = v, t.gaussian_blur_sigma = b;
-  best = 1e9;
-  for (int k : {3, 5, 7})
-    if (const double v = l1(metrics::median_filter(noisy, k, mean)); v < best) best = v, t.median_kernel = k;
+  t.gaussian_blur_sigma = best(std::vector<double>{0.5, 0.75, 1.0, 1.5, 2.0, 3.0}, [&](double b) { return metrics::gaussian_filter(noisy, b, mean); });
+  t.median_kernel = best(std::vector<int>{3, 5, 7}, [&](int k) { return metrics::median_filter(noisy, k, mean); });
   return t;
 }
 

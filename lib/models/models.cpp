@@ -135,14 +135,14 @@ class UNetPlusPlusImpl : public DenoiserImpl {
   // Outputs of heads x_0_1 .. x_0_depth.
   std::vector<torch::Tensor> run(const torch::Tensor& input) {
     check_input(options_, input);
-    const auto d = options_.depth(), level = d;
+    const auto d = options_.depth();
     std::vector<std::vector<torch::Tensor>> x(static_cast<std::size_t>(d + 1));
     auto node = [&](std::int64_t i, std::int64_t j) -> ConvBlock& { return nodes_[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)]; };
-    for (std::int64_t i = 0; i <= level; ++i)
+    for (std::int64_t i = 0; i <= d; ++i)
       x[static_cast<std::size_t>(i)].push_back(node(i, 0)->forward(i == 0 ? input : torch::max_pool2d(x[static_cast<std::size_t>(i - 1)][0], 2)));
     std::vector<torch::Tensor> outs;
-    for (std::int64_t j = 1; j <= level; ++j) {
-      for (std::int64_t i = 0; i + j <= level; ++i) {
+    for (std::int64_t j = 1; j <= d; ++j) {
+      for (std::int64_t i = 0; i + j <= d; ++i) {
         auto& row = x[static_cast<std::size_t>(i)];
         const torch::Tensor& below = x[static_cast<std::size_t>(i + 1)][static_cast<std::size_t>(j - 1)];
         torch::Tensor up = torch::nn::functional::interpolate(

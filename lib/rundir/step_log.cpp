@@ -1,6 +1,7 @@
 #include "rundir/step_log.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -31,13 +32,17 @@ StepRecord step_from(const json& j) {
   r.step = j.at("step").get<std::int64_t>();
   r.epoch = j.at("epoch").get<std::int64_t>();
   r.skipped = j.at("skipped").get<bool>();
-  for (const auto& [key, field] : kStepNumbers) r.*field = number(j.at(key));
+  for (const auto& [key, field] : kStepNumbers) {
+    const bool added_later = !std::strcmp(key, "loader_s") || !std::strcmp(key, "loss_scale") || !std::strcmp(key, "max_rss_mb") ||
+                             !std::strcmp(key, "peak_gpu_mb");
+    if (j.contains(key) || !added_later) r.*field = number(j.at(key));  // logs of older versions lack those
+  }
   return r;
 }
 
 EpochRecord epoch_from(const json& j) {
   EpochRecord r{j.at("epoch").get<std::int64_t>(), optional_number(j.at("train_loss")), optional_number(j.at("val_loss")),
-                number(j.at("epoch_s")), j.at("global_step").get<std::int64_t>(), number(j.at("buffer_checksum"))};
+                number(j.at("epoch_s")), j.at("global_step").get<std::int64_t>(), number(j.value("buffer_checksum", json(0.0)))};
   if (r.val_loss && *r.val_loss < 0) r.val_loss.reset();  // older logs wrote -1 for "no validation"
   return r;
 }

@@ -23,8 +23,6 @@ class DataParallel {
  public:
   // devices[0] is the master's; the others get clones of it.
   DataParallel(std::shared_ptr<models::DenoiserImpl> master, std::vector<torch::Device> devices);
-  std::size_t devices() const { return devices_.size(); }
-
   // The whole batch's loss (on the master's device) with the master's .grad holding the whole
   // batch's gradient: replicas copy the master's parameters and buffers, each runs `part` on its
   // slice, and their gradients are summed onto the master's.

@@ -4,6 +4,7 @@
 
 #include "common/error.hpp"
 #include "common/log.hpp"
+#include "config/run_config.hpp"
 #include "config/schema.hpp"
 
 namespace cxr::train {
@@ -26,8 +27,7 @@ bool defines_run(const std::string& key) {
 }  // namespace
 
 void check_resumable(const CheckpointContent& c, const config::Config& config, int ranks, const std::string& path, bool root) {
-  config::Config saved(config::project_schema());
-  saved.load_text(c.config_yaml, path + " (its saved config)");
+  const config::Config saved = config::saved_config(c.config_yaml, path + " (its saved config)");
   std::string fixed, changed;
   for (const auto& k : config::project_schema().keys()) {
     if (same_value(saved, config, k)) continue;

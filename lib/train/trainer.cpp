@@ -55,7 +55,6 @@ struct Training {
   const TestHooks& hooks;
   TrainOptions o;
   torch::Device device{torch::kCPU};
-  bool channels_last = false;
   std::shared_ptr<dist::Communicator> host_comm, comm;  // host numbers; gradients (MPI or NCCL)
   std::shared_ptr<models::DenoiserImpl> model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
@@ -169,7 +168,7 @@ device::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t 
 
 // ---- set-up ------------------------------------------------------------------------------------
 
-// The device (one per rank: dist::choose_device; dp: every visible one), the CPU threads, cuDNN.
+// The device (one per rank: device::choose_device; dp: every visible one), the CPU threads, cuDNN.
 void set_up_devices(Training& t) {
   t.device = device::choose_device(t.o.device, t.world, /*one_rank_per_device=*/true);
   const bool cuda = t.device.is_cuda();
@@ -180,7 +179,7 @@ void set_up_devices(Training& t) {
     at::globalContext().setBenchmarkCuDNN(!t.o.deterministic);
     at::globalContext().setDeterministicCuDNN(t.o.deterministic);
   }
-  t.channels_last = cuda && t.o.channels_last;
+  t.o.channels_last = cuda && t.o.channels_last;  // channels-last pays on GPUs only
   if (t.o.strategy != "ddp" && t.world.size() > 1)
     throw CollectiveError("train.strategy=" + t.o.strategy + " runs in one process; launch it without mpirun, or use ddp", kExitUsage);
 }
@@ -199,7 +198,7 @@ void build_model(Training& t) {
     return models::make_model(model_options);
   });
   t.model->to(t.device);
-  if (t.channels_last)
+  if (t.o.channels_last)
     for (auto& p : t.model->parameters())
       if (p.dim() == 4) p.set_data(p.data().contiguous(torch::MemoryFormat::ChannelsLast));
   t.model->train();
@@ -217,15 +216,11 @@ void build_model(Training& t) {
 }
 
 // Every rank opens the data itself (a node that cannot see the path fails here, and the ranks
-// agree on it before anyone waits in a collective), and its own step log.
-void open_data_and_log(Training& t) {
+// agree on it before anyone waits in a collective).
+void open_data(Training& t) {
   dist::all_or_none(t.world, [&] {
     t.train_data = std::make_unique<loader::Dataset>(t.o.data_dir, "train");
     if (t.o.val_every > 0) t.val_data = std::make_unique<loader::Dataset>(t.o.data_dir, "val");
-    const fs::path log_path = rundir::step_log_path(t.o.run_dir, t.world.rank());
-    fs::create_directories(log_path.parent_path());
-    t.step_log.open(log_path, std::ios::app);
-    if (!t.step_log) throw RuntimeError("cannot write the step log " + log_path.string());
   });
   t.sampler = std::make_unique<loader::DistributedSampler>(t.train_data->size(), static_cast<std::size_t>(t.o.batch), t.world.rank(),
                                                           t.world.size(), static_cast<std::uint64_t>(t.o.seed), true);
@@ -233,7 +228,8 @@ void open_data_and_log(Training& t) {
 }
 
 // Resume from `latest` (rank 0 finds it, every rank loads it), or start a new run directory;
-// then every rank takes rank 0's parameters, and the gradient buckets are laid out.
+// then every rank takes rank 0's parameters, the gradient buckets are laid out, and the step log
+// is opened.
 void resume_or_start(Training& t) {
   t.store = std::make_unique<CheckpointStore>(t.o.run_dir, static_cast<int>(t.o.keep_last));
   const std::string resume_path = t.world.broadcast(dist::all_or_none(t.world, [&] {
@@ -261,6 +257,12 @@ void resume_or_start(Training& t) {
   broadcast_state(*t.model, *t.comm);
   t.params = t.model->parameters();
   t.reducer = std::make_unique<dist::GradientReducer>(t.params, t.comm, t.o.bucket_mb, t.o.overlap);
+  dist::all_or_none(t.world, [&] {  // each rank appends to its own step log
+    const fs::path log_path = rundir::step_log_path(t.o.run_dir, t.world.rank());
+    fs::create_directories(log_path.parent_path());
+    t.step_log.open(log_path, std::ios::app);
+    if (!t.step_log) throw RuntimeError("cannot write the step log " + log_path.string());
+  });
 }
 
 void log_set_up(const Training& t) {
@@ -270,7 +272,7 @@ void log_set_up(const Training& t) {
                         o.model.name(), static_cast<double>(models::parameter_count(*t.model)) / 1e6, o.model.norm(),
                         t.world.size(), o.batch, o.batch * t.world.size(), t.steps_per_epoch, o.lr, o.amp));
   log::info(fmt::format("device {} per rank, gradients over {}{}", t.device.str(), t.comm->backend(),
-                        t.device.is_cuda() ? fmt::format(", channels-last {}, cuDNN {}", t.channels_last ? "on" : "off",
+                        t.device.is_cuda() ? fmt::format(", channels-last {}, cuDNN {}", t.o.channels_last ? "on" : "off",
                                                          o.deterministic ? "deterministic" : "autotuned")
                                            : ""));
   log::info(fmt::format("data {}: {} train / {} val images of {}x{}; run dir {}; gradient buckets {} ({} MB, overlap {})", o.data_dir,
@@ -306,7 +308,7 @@ torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const tor
   {
     AutocastGuard autocast(t.o.amp, dev);
     torch::Tensor input = noisy.to(dev, /*non_blocking=*/true);  // pinned host batches copy asynchronously
-    if (t.channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
+    if (t.o.channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
     const torch::Tensor target = clean.to(dev, /*non_blocking=*/true);
     const auto outputs = net.forward_heads(input);  // U-Net++ deep supervision: every head's loss
     for (const auto& out : outputs) loss = loss + per_image_loss(t.o.loss, out, target, t.o.ssim_weight).mean();
@@ -379,6 +381,7 @@ bool train_epoch(Training& t, double& loss_sum, std::int64_t& good_steps) {
     const loader::Batch batch = prefetch.next();
     if (t.hooks.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(t.hooks.step_delay_ms));
     if (t.hooks.stop_at.is(t.state.global_step + 1, t.world.rank())) ::raise(SIGSTOP);
+    if (t.hooks.signal_at.is(t.state.global_step + 1, t.world.rank())) ::raise(SIGUSR1);
     const double data_s = seconds_since(t_step);
     const double epoch_position = static_cast<double>(t.state.epoch) +
                                   static_cast<double>(t.state.step_in_epoch) / static_cast<double>(t.steps_per_epoch);
@@ -451,7 +454,7 @@ int run_training(dist::World& world, const config::Config& config) {
   world.set_timeout(t.o.timeout_s);
   set_up_devices(t);
   build_model(t);
-  open_data_and_log(t);
+  open_data(t);
   resume_or_start(t);
   log_set_up(t);
   if (t.val_data) {
@@ -468,16 +471,16 @@ int run_training(dist::World& world, const config::Config& config) {
     std::int64_t good_steps = 0;
     const bool stop = train_epoch(t, loss_sum, good_steps);
     t.step_log.flush();
+    if (t.state.step_in_epoch == t.steps_per_epoch) end_epoch(t, seconds_since(epoch_start), loss_sum, good_steps);
     if (stop) {
       if (world.is_root()) log::warn(fmt::format("stop requested (signal): checkpointing at global step {} and exiting for requeue", t.state.global_step));
       save_checkpoint(t, false);
       return kExitRequeue;
     }
-    if (t.state.step_in_epoch < t.steps_per_epoch) {  // train.max_steps reached mid-epoch
+    if (t.state.step_in_epoch > 0) {  // train.max_steps reached mid-epoch
       save_checkpoint(t, false);
       break;
     }
-    end_epoch(t, seconds_since(epoch_start), loss_sum, good_steps);
   }
   if (world.is_root())
     log::info(fmt::format("training done: {} steps; {}; run dir {}", t.state.global_step,

@@ -14,6 +14,13 @@ per_epoch=$(python3 -c "import json; print([e for e in map(json.loads, open('$CX
 grep -q "resuming from" "$CXR_TMP/log" || fail "the second run did not resume"
 "$inspect" --diff "$CXR_TMP/full" "$CXR_TMP/planned" --tolerance 0 || fail "resumed run differs from the uninterrupted one"
 
+# 1b. The same with SGD (its momentum buffers are part of the checkpoint).
+sgd=("${run[@]}" train.optimizer=sgd train.lr=0.05)
+"$train" "${sgd[@]}" --run-dir "$CXR_TMP/sgd-full" 2>/dev/null || fail "uninterrupted SGD run"
+"$train" "${sgd[@]}" --run-dir "$CXR_TMP/sgd" --max-steps $((per_epoch + per_epoch / 2)) 2>/dev/null || fail "planned SGD stop"
+"$train" "${sgd[@]}" --run-dir "$CXR_TMP/sgd" 2>"$CXR_TMP/log" || { cat "$CXR_TMP/log"; fail "resume of an SGD run"; }
+"$inspect" --diff "$CXR_TMP/sgd-full" "$CXR_TMP/sgd" --tolerance 0 || fail "resumed SGD run differs from the uninterrupted one"
+
 # 2. SIGUSR1 with 2 ranks: every rank agrees at the next step, checkpoints, exits 75.
 mpi 2 "$train" "${run[@]}" --run-dir "$CXR_TMP/full2" 2>/dev/null || fail "uninterrupted 2-rank run"
 CXR_TEST_STEP_DELAY_MS=100 mpi 2 "$train" "${run[@]}" --run-dir "$CXR_TMP/signal" 2>"$CXR_TMP/log" &
@@ -26,6 +33,19 @@ rc=0; wait $pid || rc=$?
 grep -q "stop requested" "$CXR_TMP/log" || fail "no stop message"
 mpi 2 "$train" "${run[@]}" --run-dir "$CXR_TMP/signal" 2>/dev/null || fail "resume after SIGUSR1"
 "$inspect" --diff "$CXR_TMP/full2" "$CXR_TMP/signal" --tolerance 0 || fail "resumed 2-rank run differs"
+
+# 2b. A stop request that lands on an epoch's last step: the epoch is finished (validated,
+#     logged once with its loss) before the checkpoint, and the resumed run still matches.
+rc=0; CXR_TEST_SIGNAL_AT=$per_epoch:0 "$train" "${run[@]}" --run-dir "$CXR_TMP/edge" 2>"$CXR_TMP/log" || rc=$?
+[ "$rc" -eq 75 ] || { cat "$CXR_TMP/log"; fail "exit $rc after a signal on the epoch's last step, expected 75"; }
+"$train" "${run[@]}" --run-dir "$CXR_TMP/edge" 2>/dev/null || fail "resume after a signal on the epoch's last step"
+"$inspect" --diff "$CXR_TMP/full" "$CXR_TMP/edge" --tolerance 0 || fail "the run stopped at an epoch's end differs"
+python3 - "$CXR_TMP/edge/logs/rank-00000.jsonl" <<'PY'
+import json, sys
+epochs = [e for e in map(json.loads, open(sys.argv[1])) if e.get("event") == "epoch"]
+assert [e["epoch"] for e in epochs] == [1, 2, 3], epochs
+assert all(e["train_loss"] is not None and e["val_loss"] is not None for e in epochs), epochs
+PY
 
 # 3. kill -9 mid-epoch: the last complete checkpoint survives and the rerun catches up exactly.
 CXR_TEST_STEP_DELAY_MS=60 "$train" "${run[@]}" --run-dir "$CXR_TMP/killed" 2>/dev/null &

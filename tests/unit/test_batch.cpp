@@ -35,6 +35,11 @@ TEST_SUITE("torch") {
     for (int k = 0; k < 2; ++k)
       for (int p = 0; p < size * size; ++p)
         REQUIRE(b[k][0].view(-1)[p].item<float>() == doctest::Approx(((p * 4 + order[k] * 50) % 256) / 255.0));
+    // The noisy batch every stage starts from: those images, and their copies obfuscated by key.
+    const auto nb = loader::read_noisy_batch(data, {2, 0}, noise::NoiseOptions().sigma(0.2), 3);
+    CHECK(torch::equal(nb.clean, b));
+    CHECK(torch::equal(nb.noisy, noise::obfuscate(b, {data.id(2), data.id(0)}, 3, noise::NoiseOptions().sigma(0.2))));
+    CHECK_FALSE(torch::equal(nb.noisy, loader::read_noisy_batch(data, {2, 0}, noise::NoiseOptions().sigma(0.2).mode("resample"), 4).noisy));
     // A manifest whose digest does not match the shard is refused by name.
     manifest.splits["train"].shards[0].digest = "other";
     shards::write_manifest(dir.path.string(), manifest);

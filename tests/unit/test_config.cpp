@@ -4,6 +4,8 @@
 
 #include "common/error.hpp"
 #include "config/config.hpp"
+#include "config/run_config.hpp"
+#include "config/schema.hpp"
 #include "helpers.hpp"
 
 using namespace cxr;
@@ -89,5 +91,18 @@ TEST_SUITE("config") {
     CHECK(back.get_string("train.amp") == "fp16");
     CHECK(back.get_string("model.name") == "unetpp");
     CHECK(back.to_json() == c.to_json());
+  }
+
+  TEST_CASE("a run's config.yaml: saved and read back through the schema; a missing one named") {
+    test::ScratchDir dir("run-config");
+    config::Config c(config::project_schema());
+    c.apply_override("train.lr=0.0005");
+    c.apply_override("model.norm=syncbatch");
+    config::save_run_config(dir.path.string(), c);
+    const config::Config back = config::load_run_config(dir.path.string());
+    CHECK(back.to_yaml() == c.to_yaml());
+    CHECK(back.get_float("train.lr") == doctest::Approx(0.0005));
+    CHECK(config::saved_config(c.to_yaml(), "a checkpoint").get_string("model.norm") == "syncbatch");
+    CHECK(CXR_ERROR_OF(config::load_run_config((dir.path / "nope").string())).find("is not a cxr-train run directory") != std::string::npos);
   }
 }

@@ -1,5 +1,5 @@
 // Device and thread placement for every Slurm layout, without a GPU: the decisions are pure
-// functions of what a task sees (lib/dist/placement.hpp).
+// functions of what a task sees (lib/device/placement.hpp).
 #include <doctest/doctest.h>
 
 #include <string>

@@ -105,6 +105,16 @@ TEST_SUITE("rundir") {
     CHECK_FALSE(parse_step_log(old, "log").epochs.at(0).val_loss.has_value());
   }
 
+  TEST_CASE("step log: lines of older versions, without the keys added since, still read") {
+    const std::string step = "{\"step\":1,\"epoch\":1,\"skipped\":false,\"loss\":0.5,\"local_loss\":0.5,\"lr\":0.001,\"data_s\":0,"
+                             "\"compute_s\":1,\"comm_s\":0,\"optim_s\":0,\"step_s\":1,\"images_per_s\":4}";
+    const std::string epoch = "{\"event\":\"epoch\",\"epoch\":1,\"epoch_s\":1.0,\"global_step\":1,\"train_loss\":0.5,\"val_loss\":0.4}";
+    const StepLog log = parse_step_log(step + "\n" + epoch + "\n", "old.jsonl");
+    CHECK(log.steps.at(0).images_per_s == 4);
+    CHECK(log.steps[0].loss_scale == 1);  // the record's default
+    CHECK(log.epochs.at(0).buffer_checksum == 0);
+  }
+
   TEST_CASE("step log: errors name the file and line") {
     CHECK(CXR_ERROR_OF(parse_step_log("{\"event\":\"baseline\",\"noisy_val_loss\":1}\n{\"step\":", "l.jsonl")) == "l.jsonl:2: not a JSON line");
     CHECK(CXR_ERROR_OF(parse_step_log("{\"event\":\"restart\"}", "l.jsonl")) == "l.jsonl:1: unknown event 'restart'");

@@ -9,6 +9,10 @@
 #include "train/amp.hpp"
 #include "metrics/metrics.hpp"
 #include "train/losses.hpp"
+#include "helpers.hpp"
+#include "models/models.hpp"
+#include "image/tensor.hpp"
+#include "train/checkpoint.hpp"
 
 using namespace cxr;
 
@@ -106,7 +110,7 @@ TEST_SUITE("training") {
     CHECK_THROWS(train::AutocastGuard("fp16", torch::kCPU));
   }
 
-  TEST_CASE("losses: zero for a perfect output; SSIM of an image with itself is 1") {
+  TEST_CASE("losses: zero for a perfect output; the loss's SSIM is the evaluated SSIM, differentiable") {
     const torch::Tensor a = torch::rand({2, 1, 24, 24});
     for (const char* kind : {"l1", "mse", "l1_ssim"}) CHECK(train::per_image_loss(kind, a, a, 0.16).abs().max().item<double>() < 1e-6);
     CHECK(metrics::ssim_for_loss(a, a).mean().item<double>() == doctest::Approx(1.0));
@@ -114,5 +118,38 @@ TEST_SUITE("training") {
     // The loss's SSIM is the evaluated one (same window), only differentiable and unclamped.
     const torch::Tensor b = (a + 0.05 * torch::randn_like(a)).clamp(0, 1);
     CHECK(torch::allclose(metrics::ssim_for_loss(b, a), metrics::ssim(b, a), 1e-4, 1e-5));
+  }
+
+  TEST_CASE("a checkpoint round-trips on the CPU: parameters, SGD state, position, and 'no validation yet'") {
+    test::ScratchDir dir("ckpt");
+    torch::manual_seed(1);
+    auto model = models::make_model(models::ModelOptions().base_width(4).depth(2).norm("group"));
+    torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+    model->forward(torch::rand({1, 1, 16, 16})).mean().backward();
+    sgd.step();
+    train::CheckpointStore store(dir.path.string(), 2);
+    train::CheckpointContent c{{}, "unet", train::model_signature(model->options()), "train:\n  optimizer: sgd\n"};
+    c.state.global_step = 7;
+    const std::string path = store.save(*model, sgd, c, false);
+    auto other = models::make_model(models::ModelOptions().base_width(4).depth(2).norm("group"));
+    torch::optim::SGD other_sgd(other->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+    const auto back = train::load_checkpoint(path, *other, &other_sgd);
+    CHECK(back.state.global_step == 7);
+    CHECK_FALSE(back.state.best_val_loss.has_value());
+    CHECK_FALSE(back.state.last_val_loss.has_value());
+    for (std::size_t i = 0; i < model->parameters().size(); ++i) CHECK(torch::equal(model->parameters()[i], other->parameters()[i]));
+    CHECK(other_sgd.state().size() == sgd.state().size());
+    c.state.global_step = 8;
+    c.state.best_val_loss = c.state.last_val_loss = 0.25;
+    const auto with_val = train::read_checkpoint(store.save(*model, sgd, c, true)).content.state;
+    CHECK(with_val.best_val_loss.value_or(-1) == 0.25);
+  }
+
+  TEST_CASE("images to tensors and back: exact for 8-bit values, clamped beyond [0, 1]") {
+    const image::Gray8 g{2, 2, {0, 64, 128, 255}};
+    const torch::Tensor t = image::to_tensor(g);
+    CHECK(t.sizes() == torch::IntArrayRef({1, 1, 2, 2}));
+    CHECK(image::to_gray8(t).pixels == g.pixels);  // 8 bits -> [0, 1] -> 8 bits is exact
+    CHECK(image::to_gray8(t[0][0] * 2).pixels == std::vector<std::uint8_t>{0, 128, 255, 255});  // clamped
   }
 }
