@@ -61,7 +61,7 @@ rundir::TunedBaseline tune_baselines(const loader::Dataset& val, double sigma, d
     auto chosen = candidates.front();
     double lowest = INFINITY;
     for (auto c : candidates)
-      if (const double l1 = (filter(c) - clean).abs().mean().item<double>(); l1 < lowest) lowest = l1, chosen = c;
+      if (const double l1 = torch::Tensor(filter(c) - clean).abs().mean().item<double>(); l1 < lowest) lowest = l1, chosen = c;
     return chosen;
   };
   rundir::TunedBaseline t{sigma};
