@@ -8,6 +8,10 @@
 //       one shard written at several deflate levels: bytes per image, write and read speed
 //   cxr-bench loader --dataset DIR [--batch 64] [--steps 20] [--threads N]
 //       the trainer's data path (read + noise), images/s: what a GPU step can be fed
+//   mpirun -n N cxr-bench allreduce [--backend auto|mpi|nccl] [--dtype float32|bfloat16|float16]
+//            [--min-bytes 1024] [--max-bytes 536870912] [--factor 2] [--warmup 5] [--iters 20]
+//            [--buckets MB --model unet --base-width 64 --depth 4]
+//       the gradients' collective, as nccl-tests measures it (time, algbw, busbw, checked result)
 //
 // Each prints a '#'-commented table and, with --json FILE, the same numbers as JSON.
 #include <unistd.h>
@@ -27,6 +31,7 @@
 #include "shards/manifest.hpp"
 #include "shards/shard.hpp"
 #ifdef CXR_BENCH_LOADER
+#include "allreduce_bench.hpp"
 #include "loader_bench.hpp"
 #endif
 
@@ -168,8 +173,32 @@ int main(int argc, char** argv) {
   loader->add_option("--batch", batch, "images per batch")->check(CLI::Range(1, 65536));
   loader->add_option("--steps", steps, "batches to time (at most one epoch)")->check(CLI::Range(2, 1000000));
   loader->add_option("--threads", threads, "threads for the noise (0: one per core, as cxr-train with one rank)");
+#ifdef CXR_BENCH_LOADER
+  AllReduceBenchOptions ar;
+  auto* allreduce = app.add_subcommand("allreduce", "the all-reduce of the gradients, nccl-tests style (run under mpirun/srun)");
+  allreduce->add_option("--backend", ar.backend, "auto (NCCL with a GPU), mpi or nccl")->check(CLI::IsMember({"auto", "mpi", "nccl"}));
+  allreduce->add_option("--dtype", ar.dtype, "float32, or bfloat16/float16 with NCCL")->check(CLI::IsMember({"float32", "bfloat16", "float16"}));
+  allreduce->add_option("--min-bytes", ar.min_bytes, "smallest message");
+  allreduce->add_option("--max-bytes", ar.max_bytes, "largest message");
+  allreduce->add_option("--factor", ar.factor, "message growth per row");
+  allreduce->add_option("--warmup", ar.warmup, "untimed calls per size")->check(CLI::Range(0, 100000));
+  allreduce->add_option("--iters", ar.iters, "timed calls per size")->check(CLI::Range(1, 100000));
+  allreduce->add_option("--buckets", ar.buckets_mb, "instead of a sweep: the trainer's gradient buckets of this many MB");
+  allreduce->add_option("--model", ar.model, "--buckets: unet or unetpp")->check(CLI::IsMember({"unet", "unetpp"}));
+  allreduce->add_option("--base-width", ar.base_width, "--buckets: channels at full resolution");
+  allreduce->add_option("--depth", ar.depth, "--buckets: downsamplings");
+  allreduce->add_option("--json", json_out, "also write the numbers as JSON to this file (rank 0)");
+#endif
   for (auto* sub : {decode, read, comp, loader}) sub->add_option("--json", json_out, "also write the numbers as JSON to this file");
   if (auto code = cxr::parse_command_line(app, argc, argv)) return *code;
+#ifdef CXR_BENCH_LOADER
+  if (*allreduce)  // an MPI job: errors and exit codes as every MPI tool's; wrong results exit 1
+    return cxr::dist::run_mpi_tool("cxr-bench", argc, argv, [&](cxr::dist::World& world) {
+      const json j = bench_allreduce(world, ar);
+      if (world.is_root() && !json_out.empty()) cxr::write_file_atomic(json_out, j.dump(2) + "\n");
+      return j["wrong"].get<std::int64_t>() > 0 ? 1 : 0;
+    });
+#endif
   try {
     json j;
     if (*decode) j = bench_decode(input, size, repeat);

@@ -35,6 +35,7 @@ const TestHooks& test_hooks() {
     h.image_delay_ms = static_cast<int>(read_int("CXR_TEST_IMAGE_DELAY_MS", 0));
     h.kill_in_save = read_int("CXR_TEST_KILL_IN_SAVE", -1);
     if (const char* v = std::getenv("CXR_TEST_GRAD_FACTOR")) h.grad_factor = std::atof(v);
+    h.corrupt_allreduce = read_int("CXR_TEST_CORRUPT_ALLREDUCE", 0) != 0;
     if (const char* v = std::getenv("CXR_TEST_DUMP_GRADS")) {
       const std::string text = v;
       const auto colon = text.find(':');

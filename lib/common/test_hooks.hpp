@@ -11,6 +11,7 @@
 //   CXR_TEST_KILL_IN_SAVE=STEP   SIGKILL between writing that step's checkpoint and publishing it
 //   CXR_TEST_IMAGE_DELAY_MS=N    cxr-preprocess sleeps N ms per image
 //   CXR_TEST_GRAD_FACTOR=F       the gradient average is multiplied by F (a deliberately wrong factor)
+//   CXR_TEST_CORRUPT_ALLREDUCE=1 cxr-bench allreduce spoils one element of its checked result
 //   CXR_TEST_DUMP_GRADS=STEP:F   rank 0 writes the averaged gradients of that global step to file F
 //                                (float32, parameter order) for tests that compare them across runs
 #include <cstdint>
@@ -28,6 +29,7 @@ struct TestHooks {
   int step_delay_ms = 0, image_delay_ms = 0;
   std::int64_t kill_in_save = -1;
   double grad_factor = 1.0;
+  bool corrupt_allreduce = false;
   std::int64_t dump_grads_step = -1;
   std::string dump_grads_file;
 };

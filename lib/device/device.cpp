@@ -33,6 +33,10 @@ std::string cuda_device_names() {
   return out;
 }
 void cuda_busy_wait(std::int64_t cycles) { at::cuda::sleep(cycles); }
+void cuda_synchronize(int device) {
+  select_cuda_device(device);
+  if (cudaDeviceSynchronize() != cudaSuccess) throw RuntimeError("cudaDeviceSynchronize failed");
+}
 std::string cuda_device_uuid(int device) {
   cudaDeviceProp p{};
   if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return fmt::format("cuda:{} (no properties)", device);
@@ -47,6 +51,7 @@ std::string cuda_device_uuid(int device) {
 std::string cuda_device_names() { return ""; }
 std::string cuda_device_uuid(int) { return ""; }
 void cuda_busy_wait(std::int64_t) { throw RuntimeError("this build has no CUDA support"); }
+void cuda_synchronize(int) {}
 bool cuda_build() { return false; }
 void select_cuda_device(int) { throw RuntimeError("this build has no CUDA support"); }
 double cuda_peak_memory_mb(int) { return 0.0; }

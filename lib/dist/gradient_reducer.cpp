@@ -37,6 +37,12 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, std::shared_
   }
 }
 
+std::vector<std::int64_t> GradientReducer::bucket_numels() const {
+  std::vector<std::int64_t> out;
+  for (const auto& b : buckets_) out.push_back(b.flat.numel());
+  return out;
+}
+
 void GradientReducer::prepare() {
   for (auto& b : buckets_) {
     b.ready = 0;

@@ -22,6 +22,7 @@ class GradientReducer {
   // Call after backward: every rank's .grad then holds the average over ranks.
   void finish();
   std::size_t bucket_count() const { return buckets_.size(); }
+  std::vector<std::int64_t> bucket_numels() const;  // the layout, in all-reduce order (cxr-bench allreduce --buckets)
 
  private:
   struct Bucket {
