@@ -45,7 +45,7 @@ cxr_network_report() {
 cxr_tool() {
   local name=$1
   if [ -n "${CXR_CONTAINER:-}" ]; then echo "apptainer exec --nv --bind ${CXR_BIND:-$PWD} $CXR_CONTAINER $name"; return; fi
-  for dir in "$CXR_BUILD/app" "$CXR_BUILD/preprocess"; do
+  for dir in "$CXR_BUILD/app" "$CXR_BUILD/preprocess" "$CXR_BUILD/bench"; do
     [ -x "$dir/$name" ] && { echo "$dir/$name"; return; }
   done
   command -v "$name" || { echo "cxr.env.sh: $name not found under $CXR_BUILD (set CXR_BUILD or CXR_CONTAINER)" >&2; return 2; }

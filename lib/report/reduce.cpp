@@ -79,12 +79,31 @@ void complete_run(Run& run) {
 
 namespace {
 
+// The step time of a run as a scaling study should read it: the median over the steps after a
+// warm-up (the first tenth, at least one: cuDNN autotuning, caches, the loader filling up), with
+// its spread, (p90 - p10) / median; a spread above kDisturbed says the point shared its nodes or
+// was otherwise disturbed and should be measured again.
+constexpr double kDisturbed = 0.25;
+
+json step_time(const std::vector<StepRecord>& steps, std::int64_t global_batch) {
+  const std::size_t warmup = std::max<std::size_t>(1, steps.size() / 10);
+  std::vector<double> t;
+  for (std::size_t i = warmup; i < steps.size(); ++i) t.push_back(steps[i].step_s);
+  if (t.empty()) return json::object();
+  std::sort(t.begin(), t.end());
+  auto quantile = [&](double q) { return t[static_cast<std::size_t>(q * static_cast<double>(t.size() - 1) + 0.5)]; };
+  const double median = quantile(0.5), spread = (quantile(0.9) - quantile(0.1)) / median;
+  return {{"warmup_steps", warmup}, {"timed_steps", t.size()}, {"step_s_median", median}, {"step_s_spread", spread},
+          {"disturbed", spread > kDisturbed}, {"images_per_s_median", static_cast<double>(global_batch) / median}};
+}
+
 // Rates and the loss curve from rank 0's log (its first step, a warm-up, left out of the
-// rates); peak memory over every rank's.
+// rates); the median step time after a warm-up; peak memory over every rank's.
 json training_stats(const Run& run) {
   json out = {{"ranks", run.logs.size()}};
   if (run.logs.empty()) return out;
   const std::vector<StepRecord>& steps = run.logs.front().steps;
+  out.update(step_time(steps, run.config.get_int("train.batch_size") * static_cast<std::int64_t>(run.logs.size())));
   const std::pair<const char*, double StepRecord::*> rates[] = {{"images_per_s", &StepRecord::images_per_s},
       {"data_s", &StepRecord::data_s}, {"compute_s", &StepRecord::compute_s}, {"comm_s", &StepRecord::comm_s}, {"optim_s", &StepRecord::optim_s}};
   for (const auto& [key, field] : rates) {
@@ -190,11 +209,13 @@ void add_subsets(const std::vector<Run>& runs, json& summary) {
 json scaling_json(const std::vector<Run>& runs, const json& runs_entries) {
   json out = json::array();
   auto ranks = [&](std::size_t r) { return runs_entries[r]["training"]["ranks"].get<std::size_t>(); };
-  auto ips = [&](std::size_t r) { return runs_entries[r]["training"]["images_per_s"].get<double>(); };
+  // The median rate: one slow step (a checkpoint, a neighbour's job) must not move a point.
+  auto ips = [&](std::size_t r) { return runs_entries[r]["training"].value("images_per_s_median", 0.0); };
+  auto training = [&](std::size_t r) -> const json& { return runs_entries[r]["training"]; };
   auto scaling = [&](const char* kind, const std::function<std::string(std::size_t)>& family_of) {
     std::map<std::string, std::vector<std::size_t>> families;
     for (std::size_t r = 0; r < runs.size(); ++r)
-      if (ranks(r) > 0) families[family_of(r)].push_back(r);
+      if (ranks(r) > 0 && training(r).contains("step_s_median")) families[family_of(r)].push_back(r);
     for (auto& [family, members] : families) {
       std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return ranks(a) < ranks(b); });
       if (ranks(members.front()) == ranks(members.back())) continue;  // also a family of one
@@ -202,7 +223,9 @@ json scaling_json(const std::vector<Run>& runs, const json& runs_entries) {
       for (auto r : members) {
         const double n = static_cast<double>(ranks(r)), speedup = ips(r) / base_ips;
         out.push_back({{"kind", kind}, {"family", family}, {"run", runs[r].name}, {"ranks", n}, {"images_per_s", ips(r)},
-                       {"speedup", speedup}, {"efficiency", speedup / (n / base_ranks)}});
+                       {"speedup", speedup}, {"efficiency", speedup / (n / base_ranks)},
+                       {"step_s_median", training(r)["step_s_median"]}, {"step_s_spread", training(r)["step_s_spread"]},
+                       {"warmup_steps", training(r)["warmup_steps"]}, {"disturbed", training(r)["disturbed"]}});
       }
     }
   };
@@ -348,10 +371,15 @@ std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, 
   }
   md += training_table(summary["runs"]);
   if (!summary["scaling"].empty()) {
-    md += "\n## Scaling\n\n| kind | family | run | ranks | images/s | speedup | efficiency |\n|---|---|---|---|---|---|---|\n";
+    md += "\n## Scaling\n\nFrom each run's median step time after a warm-up (the first tenth of its steps); spread = (p90 - "
+          "p10) / median of the timed steps. A spread above " + fmt::format("{:.0f}", 100 * kDisturbed) +
+          " % marks a point that was disturbed (shared nodes, a slow neighbour): measure it again.\n\n"
+          "| kind | family | run | ranks | median step s | spread | images/s | speedup | efficiency |\n|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& s : summary["scaling"])
-      md += fmt::format("| {} | {} | {} | {} | {:.2f} | {:.2f} | {:.2f} |\n", s["kind"].get<std::string>(), s["family"].get<std::string>(),
-                        s["run"].get<std::string>(), s["ranks"].get<double>(), s["images_per_s"].get<double>(), s["speedup"].get<double>(),
+      md += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.0f} %{} | {:.2f} | {:.2f} | {:.2f} |\n", s["kind"].get<std::string>(),
+                        s["family"].get<std::string>(), s["run"].get<std::string>(), s["ranks"].get<double>(),
+                        s["step_s_median"].get<double>(), 100 * s["step_s_spread"].get<double>(),
+                        s["disturbed"].get<bool>() ? " DISTURBED" : "", s["images_per_s"].get<double>(), s["speedup"].get<double>(),
                         s["efficiency"].get<double>());
   }
   return md;
