@@ -65,6 +65,8 @@ const Schema& project_schema() {
     s.add({"train.channels_last", Type::Bool, "true", {}, {}, {}, "CUDA: keep activations channels-last (faster convolutions with AMP)"});
     s.add({"train.deterministic", Type::Bool, "false", {}, {}, {}, "CUDA: deterministic cuDNN kernels, no autotuning (repeatable runs; slower)"});
     s.add({"train.overlap", Type::Bool, "true", {}, {}, {}, "start each gradient bucket's all-reduce during backward"});
+    s.add({"train.mpi_progress", Type::Bool, "true", {}, {}, {},
+           "with overlap over MPI: test the buckets in flight from every gradient hook, so the transfer moves during backward"});
     s.add({"train.bucket_mb", Type::Float, "25", 0.001, 4096.0, {}, "gradient bucket size in MB"});
     s.add({"train.val_every", Type::Int, "1", 0, 100000, {}, "validate every N epochs (0: never)"});
     s.add({"train.checkpoint_every", Type::Int, "1", 1, 100000, {}, "checkpoint every N epochs"});

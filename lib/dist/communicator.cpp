@@ -31,11 +31,23 @@ std::string describe(const char* op, const torch::Tensor& t) {
 
 class MpiWork : public Work {
  public:
-  MpiWork(MPI_Request r, Watchdog& watchdog, std::string what) : request_(r), watchdog_(watchdog), what_(std::move(what)) {}
+  MpiWork(Watchdog& watchdog, std::string what, Timeline* timeline)
+      : watchdog_(watchdog), what_(std::move(what)), timeline_(timeline) {
+    if (timeline_) start_ = timeline_->mark();
+  }
+  MPI_Request* request() { return &request_; }
   void wait() override {
-    if (request_ == MPI_REQUEST_NULL) return;
-    const auto watch = watchdog_.watch(what_);
-    MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    if (request_ != MPI_REQUEST_NULL) {
+      const auto watch = watchdog_.watch(what_);
+      MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    }
+    seen_finished();
+  }
+  bool test() override {
+    int done = 1;
+    if (request_ != MPI_REQUEST_NULL) MPI_Test(&request_, &done, MPI_STATUS_IGNORE);
+    if (done) seen_finished();
+    return done != 0;
   }
   // Unwinding from an error, peers may never complete the collective: leave the request (the
   // job is about to end) rather than wait for ever.
@@ -44,9 +56,14 @@ class MpiWork : public Work {
   }
 
  private:
-  MPI_Request request_;
+  void seen_finished() {
+    if (timeline_ && !end_) end_ = timeline_->mark();
+  }
+
+  MPI_Request request_ = MPI_REQUEST_NULL;
   Watchdog& watchdog_;
   std::string what_;
+  Timeline* timeline_;
 };
 
 class MpiCommunicator : public Communicator {
@@ -71,12 +88,13 @@ class MpiCommunicator : public Communicator {
     const auto watch = watchdog_.watch(describe("MPI_Allreduce", t));
     MPI_Allreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_);
   }
-  std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t) override {
+  std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t, Timeline* timeline) override {
     check_host(t);
-    MPI_Request r = MPI_REQUEST_NULL;
-    if (size_ > 1) MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_, &r);
-    return std::make_unique<MpiWork>(r, watchdog_, describe("MPI_Iallreduce", t));
+    auto work = std::make_unique<MpiWork>(watchdog_, describe("MPI_Iallreduce", t), timeline);
+    if (size_ > 1) MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_, work->request());
+    return work;
   }
+  std::unique_ptr<Timeline> make_timeline() override { return make_host_timeline(); }
   void broadcast(torch::Tensor& t, int root) override {
     check_host(t);
     if (size_ == 1) return;

@@ -7,8 +7,11 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
+#include "dist/timeline.hpp"
 #include "dist/world.hpp"
 
 namespace cxr::dist {
@@ -18,6 +21,19 @@ class Work {
  public:
   virtual ~Work() = default;
   virtual void wait() = 0;
+  // Moves the collective on without blocking and says whether it has finished. MPI progresses a
+  // non-blocking collective only inside MPI calls: without these calls during backward, the
+  // transfer would mostly happen in the final wait. (NCCL runs on its own stream: always false.)
+  virtual bool test() { return false; }
+  // Its start and end on the timeline it was started with, once wait() has returned. On the host
+  // the end is when the collective was seen to finish (test() or wait()).
+  std::optional<std::pair<Timeline::Mark, Timeline::Mark>> wire() const {
+    if (start_ && end_) return std::make_pair(*start_, *end_);
+    return std::nullopt;
+  }
+
+ protected:
+  std::optional<Timeline::Mark> start_, end_;
 };
 
 class Communicator {
@@ -29,7 +45,10 @@ class Communicator {
   // In-place sum over ranks of a contiguous tensor.
   virtual void all_reduce_sum(torch::Tensor& t) = 0;
   // The same, started now and finished by wait(): lets communication overlap the backward pass.
-  virtual std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t) = 0;
+  // With a timeline (one of make_timeline's), the collective marks its start and end on it.
+  virtual std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t, Timeline* timeline = nullptr) = 0;
+  // The clock of this communicator's device: the host's for MPI, CUDA events for NCCL.
+  virtual std::unique_ptr<Timeline> make_timeline() = 0;
   virtual void broadcast(torch::Tensor& t, int root) = 0;
 };
 

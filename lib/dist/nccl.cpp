@@ -25,6 +25,7 @@
 #include <exception>
 #include <list>
 #include <mutex>
+#include <vector>
 #endif
 
 namespace cxr::dist {
@@ -64,11 +65,51 @@ Event make_event() {
   return Event(e, [](cudaEvent_t ev) { cudaEventDestroy(ev); });
 }
 
+// The step's clock on the GPU: timing events recorded in stream order, reused step after step,
+// read (cudaEventElapsedTime from the origin) after the step's host synchronisation.
+class CudaTimeline : public Timeline {
+ public:
+  explicit CudaTimeline(int device) : device_(device) {}
+  ~CudaTimeline() override {
+    for (auto e : events_) cudaEventDestroy(e);
+  }
+  void start() override {
+    used_ = 0;
+    mark();  // mark 0 is the origin
+  }
+  Mark mark() override { return mark_on(c10::cuda::getCurrentCUDAStream(device_).stream()); }
+  Mark mark_on(cudaStream_t stream) {
+    const c10::cuda::CUDAGuard guard(device_);
+    if (used_ == events_.size()) {
+      cudaEvent_t e;
+      CXR_CUDA(cudaEventCreate(&e));
+      events_.push_back(e);
+    }
+    CXR_CUDA(cudaEventRecord(events_[used_], stream));
+    return used_++;
+  }
+  double seconds(Mark m) override {
+    CXR_CUDA(cudaEventSynchronize(events_.at(m)));  // already done after the step's synchronisation
+    float ms = 0;
+    CXR_CUDA(cudaEventElapsedTime(&ms, events_[0], events_[m]));
+    return ms / 1e3;
+  }
+
+ private:
+  int device_;
+  std::vector<cudaEvent_t> events_;
+  std::size_t used_ = 0;
+};
+
 // Finished when the consumer's stream has been told to wait for the collective's event: the
 // host does not wait.
 class NcclWork : public Work {
  public:
-  NcclWork(Event done, int device) : done_(std::move(done)), device_(device) {}
+  NcclWork(Event done, int device, std::optional<Timeline::Mark> start, std::optional<Timeline::Mark> end)
+      : done_(std::move(done)), device_(device) {
+    start_ = start;
+    end_ = end;
+  }
   void wait() override {
     if (!done_) return;
     CXR_CUDA(cudaStreamWaitEvent(c10::cuda::getCurrentCUDAStream(device_).stream(), done_.get(), 0));
@@ -115,20 +156,25 @@ class NcclCommunicator : public Communicator {
   int size() const override { return size_; }
   std::string backend() const override { return "nccl"; }
 
-  std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t) override {
+  std::unique_ptr<Work> all_reduce_sum_async(torch::Tensor& t, Timeline* timeline) override {
     check_tensor(t);
     const c10::cuda::CUDAGuard guard(device_);
     cudaStream_t compute = c10::cuda::getCurrentCUDAStream(device_).stream();
     const Event ready = make_event();
     CXR_CUDA(cudaEventRecord(ready.get(), compute));                // the gradient is written
     CXR_CUDA(cudaStreamWaitEvent(side_.stream(), ready.get(), 0));  // the side stream waits for it on the GPU
+    auto* clock = dynamic_cast<CudaTimeline*>(timeline);  // only this communicator's timelines can mark its stream
+    std::optional<Timeline::Mark> start, end;
+    if (clock) start = clock->mark_on(side_.stream());
     check(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<std::size_t>(t.numel()), nccl_type(t), ncclSum, comm_,
                         side_.stream()),
           "ncclAllReduce");
+    if (clock) end = clock->mark_on(side_.stream());
     t.record_stream(side_);  // the caching allocator must not reuse t before the side stream is done
-    return std::make_unique<NcclWork>(track(side_.stream(), "ncclAllReduce", t), device_);
+    return std::make_unique<NcclWork>(track(side_.stream(), "ncclAllReduce", t), device_, start, end);
   }
-  void all_reduce_sum(torch::Tensor& t) override { all_reduce_sum_async(t)->wait(); }
+  void all_reduce_sum(torch::Tensor& t) override { all_reduce_sum_async(t, nullptr)->wait(); }
+  std::unique_ptr<Timeline> make_timeline() override { return std::make_unique<CudaTimeline>(device_); }
   void broadcast(torch::Tensor& t, int root) override {
     check_tensor(t);
     const c10::cuda::CUDAGuard guard(device_);

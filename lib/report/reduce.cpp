@@ -85,33 +85,55 @@ namespace {
 // was otherwise disturbed and should be measured again.
 constexpr double kDisturbed = 0.25;
 
-json step_time(const std::vector<StepRecord>& steps, std::int64_t global_batch) {
-  const std::size_t warmup = std::max<std::size_t>(1, steps.size() / 10);
-  std::vector<double> t;
-  for (std::size_t i = warmup; i < steps.size(); ++i) t.push_back(steps[i].step_s);
-  if (t.empty()) return json::object();
-  std::sort(t.begin(), t.end());
-  auto quantile = [&](double q) { return t[static_cast<std::size_t>(q * static_cast<double>(t.size() - 1) + 0.5)]; };
-  const double median = quantile(0.5), spread = (quantile(0.9) - quantile(0.1)) / median;
-  return {{"warmup_steps", warmup}, {"timed_steps", t.size()}, {"step_s_median", median}, {"step_s_spread", spread},
-          {"disturbed", spread > kDisturbed}, {"images_per_s_median", static_cast<double>(global_batch) / median}};
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
 }
 
-// Rates and the loss curve from rank 0's log (its first step, a warm-up, left out of the
-// rates); the median step time after a warm-up; peak memory over every rank's.
+// The step's phases (StepRecord), each the median over the timed steps.
+const std::pair<const char*, double StepRecord::*> kPhases[] = {
+    {"data_s", &StepRecord::data_s},           {"forward_s", &StepRecord::forward_s},
+    {"backward_s", &StepRecord::backward_s},   {"compute_s", &StepRecord::compute_s},
+    {"comm_wire_s", &StepRecord::comm_wire_s}, {"comm_exposed_s", &StepRecord::comm_exposed_s},
+    {"optim_s", &StepRecord::optim_s}};
+
+// Rank 0's timed steps: the medians above; the gradient all-reduce's overlap fraction,
+// 1 - exposed / wire over all timed steps (the share of its time hidden behind backward), and
+// the bus bandwidth it achieved, bytes / wire x 2(n-1)/n as nccl-tests defines busbw (median).
+json step_time(const std::vector<StepRecord>& steps, std::int64_t global_batch, std::size_t ranks) {
+  const std::size_t warmup = std::max<std::size_t>(1, steps.size() / 10);
+  if (steps.size() <= warmup) return json::object();
+  const std::vector<StepRecord> timed(steps.begin() + static_cast<std::ptrdiff_t>(warmup), steps.end());
+  auto median = [&](double StepRecord::*field) {
+    std::vector<double> v;
+    for (const auto& s : timed) v.push_back(s.*field);
+    return quantile(v, 0.5);
+  };
+  std::vector<double> step_s, busbw;
+  double wire = 0, exposed = 0;
+  const double n = static_cast<double>(ranks);
+  for (const auto& s : timed) {
+    step_s.push_back(s.step_s);
+    wire += s.comm_wire_s;
+    exposed += s.comm_exposed_s;
+    if (s.comm_wire_s > 0 && s.comm_bytes > 0) busbw.push_back(s.comm_bytes / s.comm_wire_s * 2 * (n - 1) / n / 1e9);
+  }
+  const double step_median = quantile(step_s, 0.5), spread = (quantile(step_s, 0.9) - quantile(step_s, 0.1)) / step_median;
+  json out = {{"warmup_steps", warmup}, {"timed_steps", timed.size()}, {"step_s_median", step_median}, {"step_s_spread", spread},
+              {"disturbed", spread > kDisturbed}, {"images_per_s_median", static_cast<double>(global_batch) / step_median},
+              {"comm_bytes", timed.back().comm_bytes},
+              {"overlap", wire > 0 ? json(std::clamp(1 - exposed / wire, 0.0, 1.0)) : json()},
+              {"busbw_gb_s", busbw.empty() ? json() : json(quantile(busbw, 0.5))}};
+  for (const auto& [key, field] : kPhases) out[key] = median(field);
+  return out;
+}
+
+// Rank 0's step times (above), its loss curve and epoch times; peak memory over every rank's.
 json training_stats(const Run& run) {
   json out = {{"ranks", run.logs.size()}};
   if (run.logs.empty()) return out;
   const std::vector<StepRecord>& steps = run.logs.front().steps;
-  out.update(step_time(steps, run.config.get_int("train.batch_size") * static_cast<std::int64_t>(run.logs.size())));
-  const std::pair<const char*, double StepRecord::*> rates[] = {{"images_per_s", &StepRecord::images_per_s},
-      {"data_s", &StepRecord::data_s}, {"compute_s", &StepRecord::compute_s}, {"comm_s", &StepRecord::comm_s}, {"optim_s", &StepRecord::optim_s}};
-  for (const auto& [key, field] : rates) {
-    std::vector<double> values;
-    for (std::size_t i = 1; i < steps.size(); ++i) values.push_back(steps[i].*field);
-    out[key] = summarize(values).mean;
-    if (field == &StepRecord::images_per_s) out["images_per_s_sd"] = summarize(values).sd;
-  }
+  out.update(step_time(steps, run.config.get_int("train.batch_size") * static_cast<std::int64_t>(run.logs.size()), run.logs.size()));
   double rss = 0, gpu = 0;
   for (const auto& log : run.logs)
     for (const auto& s : log.steps) rss = std::max(rss, s.max_rss_mb), gpu = std::max(gpu, s.peak_gpu_mb);
@@ -298,18 +320,25 @@ std::string quality_table(const std::vector<Run>& runs, const Groups& groups) {
 }
 
 std::string training_table(const json& runs_entries) {
-  std::string md = "\n## Training\n\n| run | ranks | epochs | epoch s | images/s | data s | compute s | comm s | optimizer s | peak RSS MB "
-                   "| peak GPU MB | best val L1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  std::string md =
+      "\n## Training\n\nMedians over each run's timed steps (after the warm-up), rank 0, seconds. *wire*: the gradient all-reduce's "
+      "time in flight; *exposed*: what the step still waited for after backward; *overlap* = 1 - exposed / wire; *busbw*: the "
+      "all-reduce's bus bandwidth, bytes / wire x 2(n-1)/n (docs/ADMIN_GUIDE.md reads them).\n\n"
+      "| run | ranks | epochs | epoch s | images/s | data | forward | backward | comm wire | comm exposed | overlap | busbw GB/s "
+      "| optimizer | peak RSS MB | peak GPU MB | best val L1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  auto or_na = [](const json& v, const char* format) { return v.is_null() ? std::string("n/a") : fmt::format(fmt::runtime(format), v.get<double>()); };
   for (const auto& run : runs_entries) {
     const json& t = run["training"];
-    if (t["ranks"].get<std::size_t>() == 0) continue;
+    if (t["ranks"].get<std::size_t>() == 0 || !t.contains("step_s_median")) continue;
     double best = INFINITY;
     for (const auto& e : t["curve"])
       if (!e["val_loss"].is_null()) best = std::min(best, e["val_loss"].get<double>());
-    md += fmt::format("| {} | {} | {} | {:.1f} | {:.2f} | {:.4f} | {:.3f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} | {} |\n",
+    md += fmt::format("| {} | {} | {} | {:.1f} | {:.2f} | {:.4f} | {:.4f} | {:.4f} | {:.4f} | {:.4f} | {} | {} | {:.4f} | {:.0f} | {:.0f} | {} |\n",
                       run["run"].get<std::string>(), t["ranks"].get<std::size_t>(), t["epochs"].get<std::size_t>(),
-                      t["epoch_s"].get<double>(), t["images_per_s"].get<double>(), t["data_s"].get<double>(), t["compute_s"].get<double>(),
-                      t["comm_s"].get<double>(), t["optim_s"].get<double>(), t["peak_rss_mb"].get<double>(), t["peak_gpu_mb"].get<double>(),
+                      t["epoch_s"].get<double>(), t["images_per_s_median"].get<double>(), t["data_s"].get<double>(),
+                      t["forward_s"].get<double>(), t["backward_s"].get<double>(), t["comm_wire_s"].get<double>(),
+                      t["comm_exposed_s"].get<double>(), or_na(t["overlap"], "{:.2f}"), or_na(t["busbw_gb_s"], "{:.3f}"),
+                      t["optim_s"].get<double>(), t["peak_rss_mb"].get<double>(), t["peak_gpu_mb"].get<double>(),
                       std::isinf(best) ? std::string("n/a") : fmt::format("{:.5f}", best));
   }
   return md;

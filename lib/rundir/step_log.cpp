@@ -1,7 +1,6 @@
 #include "rundir/step_log.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -14,13 +13,21 @@ namespace {
 
 using nlohmann::json;
 
-// The step line's numbers, by key: one table for the writer and the reader.
-const std::pair<const char*, double StepRecord::*> kStepNumbers[] = {
-    {"loss", &StepRecord::loss},           {"local_loss", &StepRecord::local_loss}, {"lr", &StepRecord::lr},
-    {"data_s", &StepRecord::data_s},       {"compute_s", &StepRecord::compute_s},   {"comm_s", &StepRecord::comm_s},
-    {"optim_s", &StepRecord::optim_s},     {"step_s", &StepRecord::step_s},         {"images_per_s", &StepRecord::images_per_s},
-    {"loader_s", &StepRecord::loader_s},   {"loss_scale", &StepRecord::loss_scale}, {"max_rss_mb", &StepRecord::max_rss_mb},
-    {"peak_gpu_mb", &StepRecord::peak_gpu_mb}};
+// The step line's numbers, by key: one table for the writer and the reader. Keys added after
+// the first release are optional when read (older logs lack them); comm_exposed_s was comm_s.
+struct StepNumber {
+  const char* key;
+  double StepRecord::*field;
+  bool since_first = true;
+};
+const StepNumber kStepNumbers[] = {
+    {"loss", &StepRecord::loss},           {"local_loss", &StepRecord::local_loss},         {"lr", &StepRecord::lr},
+    {"data_s", &StepRecord::data_s},       {"compute_s", &StepRecord::compute_s},           {"optim_s", &StepRecord::optim_s},
+    {"step_s", &StepRecord::step_s},       {"images_per_s", &StepRecord::images_per_s},     {"loader_s", &StepRecord::loader_s, false},
+    {"loss_scale", &StepRecord::loss_scale, false}, {"max_rss_mb", &StepRecord::max_rss_mb, false},
+    {"peak_gpu_mb", &StepRecord::peak_gpu_mb, false}, {"forward_s", &StepRecord::forward_s, false},
+    {"backward_s", &StepRecord::backward_s, false}, {"comm_exposed_s", &StepRecord::comm_exposed_s, false},
+    {"comm_wire_s", &StepRecord::comm_wire_s, false}, {"comm_bytes", &StepRecord::comm_bytes, false}};
 
 // JSON has no NaN: nlohmann writes it as null, so null reads back as NaN.
 double number(const json& v) { return v.is_null() ? NAN : v.get<double>(); }
@@ -32,11 +39,9 @@ StepRecord step_from(const json& j) {
   r.step = j.at("step").get<std::int64_t>();
   r.epoch = j.at("epoch").get<std::int64_t>();
   r.skipped = j.at("skipped").get<bool>();
-  for (const auto& [key, field] : kStepNumbers) {
-    const bool added_later = !std::strcmp(key, "loader_s") || !std::strcmp(key, "loss_scale") || !std::strcmp(key, "max_rss_mb") ||
-                             !std::strcmp(key, "peak_gpu_mb");
-    if (j.contains(key) || !added_later) r.*field = number(j.at(key));  // logs of older versions lack those
-  }
+  for (const auto& [key, field, since_first] : kStepNumbers)
+    if (since_first || j.contains(key)) r.*field = number(j.at(key));
+  if (!j.contains("comm_exposed_s") && j.contains("comm_s")) r.comm_exposed_s = number(j.at("comm_s"));  // its older name
   return r;
 }
 
@@ -51,7 +56,7 @@ EpochRecord epoch_from(const json& j) {
 
 std::string to_line(const StepRecord& r) {
   json j = {{"step", r.step}, {"epoch", r.epoch}, {"skipped", r.skipped}};
-  for (const auto& [key, field] : kStepNumbers) j[key] = r.*field;
+  for (const auto& n : kStepNumbers) j[n.key] = r.*n.field;
   return j.dump();
 }
 

@@ -19,7 +19,12 @@ struct StepRecord {
   double loss = 0;         // the mean over ranks; NaN (JSON null) on a non-finite step
   double local_loss = 0;   // this rank's
   double lr = 0;
-  double data_s = 0, compute_s = 0, comm_s = 0, optim_s = 0, step_s = 0;  // this step's phases, seconds
+  // This step's phases in seconds, on the device's clock (dist::Timeline): data wait (host), then
+  // forward, backward, the gradient all-reduce's exposed part (what the step still waited for
+  // once backward had finished) and the optimizer; compute_s = forward_s + backward_s.
+  double data_s = 0, forward_s = 0, backward_s = 0, compute_s = 0, comm_exposed_s = 0, optim_s = 0, step_s = 0;
+  double comm_wire_s = 0;  // the all-reduce's time on the wire: while any gradient bucket was in flight
+  double comm_bytes = 0;   // gradient bytes all-reduced this step (0 on one rank)
   double images_per_s = 0;  // every rank's images together
   double loader_s = 0;      // what the background loader spent on this batch
   bool skipped = false;     // non-finite: no optimizer step

@@ -43,6 +43,7 @@ TrainOptions read_train_options(const config::Config& c, int world_size) {
   o.bucket_mb = c.get_float("train.bucket_mb");
   o.timeout_s = c.get_float("dist.timeout_s");
   o.overlap = c.get_bool("train.overlap");
+  o.mpi_progress = c.get_bool("train.mpi_progress");
   o.channels_last = c.get_bool("train.channels_last");
   o.deterministic = c.get_bool("train.deterministic");
   o.model = models::options_from_config(c);

@@ -18,7 +18,7 @@ struct TrainOptions {
   std::int64_t epochs, max_steps, batch, val_every, checkpoint_every, keep_last, log_every, max_nonfinite, prefetch;
   std::int64_t step_epochs, threads, dp_devices, seed;
   double lr, momentum, weight_decay, ssim_weight, warmup_epochs, step_gamma, grad_clip, bucket_mb, timeout_s;
-  bool overlap, channels_last, deterministic;
+  bool overlap, mpi_progress, channels_last, deterministic;
   models::ModelOptions model;
   noise::NoiseOptions noise;
 };

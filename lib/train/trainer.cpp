@@ -22,6 +22,7 @@
 #include "device/placement.hpp"
 #include "dist/communicator.hpp"
 #include "dist/gradient_reducer.hpp"
+#include "dist/timeline.hpp"
 #include "loader/dataset.hpp"
 #include "rundir/step_log.hpp"
 #include "models/models.hpp"
@@ -61,6 +62,8 @@ struct Training {
   std::unique_ptr<LossScaler> scaler;
   std::unique_ptr<DataParallel> replicas;
   std::unique_ptr<dist::GradientReducer> reducer;
+  std::unique_ptr<dist::Timeline> timeline;                // the step's clock: the device's (host or CUDA events)
+  std::optional<dist::Timeline::Mark> forward_done;         // this step's end of forward
   std::vector<torch::Tensor> params;
   std::unique_ptr<loader::Dataset> train_data, val_data;
   std::unique_ptr<loader::DistributedSampler> sampler;
@@ -256,7 +259,8 @@ void resume_or_start(Training& t) {
   }
   broadcast_state(*t.model, *t.comm);
   t.params = t.model->parameters();
-  t.reducer = std::make_unique<dist::GradientReducer>(t.params, t.comm, t.o.bucket_mb, t.o.overlap);
+  t.reducer = std::make_unique<dist::GradientReducer>(t.params, t.comm, t.o.bucket_mb, t.o.overlap, t.o.mpi_progress);
+  t.timeline = t.comm->make_timeline();
   dist::all_or_none(t.world, [&] {  // each rank appends to its own step log
     const fs::path log_path = rundir::step_log_path(t.o.run_dir, t.world.rank());
     fs::create_directories(log_path.parent_path());
@@ -313,6 +317,7 @@ torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const tor
     const auto outputs = net.forward_heads(input);  // U-Net++ deep supervision: every head's loss
     for (const auto& out : outputs) loss = loss + per_image_loss(t.o.loss, out, target, t.o.ssim_weight).mean();
     loss = loss / static_cast<double>(outputs.size());
+    if (!t.forward_done) t.forward_done = t.timeline->mark();
     if (t.hooks.nan_at.is(step, t.world.rank())) loss = loss * std::nan("");
     if (t.hooks.fail_at.is(step, t.world.rank())) throw RuntimeError("CXR_TEST_FAIL_AT: injected failure at step " + std::to_string(step));
   }
@@ -323,33 +328,34 @@ torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const tor
 // One optimizer step on one batch: forward, loss, backward (gradient buckets all-reduced as
 // they fill), the all-reduce's end, the non-finite check, the optimizer; then the ranks agree on
 // the logged loss and on stopping. Every rank takes every branch together: the gradients (and
-// so the skip verdict) are the same everywhere after the all-reduce.
+// so the skip verdict) are the same everywhere after the all-reduce. The phases are timed on the
+// device's clock and read after the loss read, the step's one host synchronisation.
 rundir::StepRecord train_step(Training& t, const loader::Batch& batch, double lr, bool& stop_requested) {
   rundir::StepRecord r;
   r.lr = lr;
   set_learning_rate(*t.optimizer, lr);
-  const auto t_compute = Clock::now();
+  dist::Timeline& clock = *t.timeline;
+  clock.start();
+  t.forward_done.reset();
   if (t.o.model.norm() == "batch") broadcast_state(*t.model, *t.comm, /*buffers_only=*/true);  // buffers follow rank 0
   t.optimizer->zero_grad();
-  t.reducer->prepare();
+  t.reducer->prepare(&clock);
   const torch::Tensor loss = t.replicas->forward_backward(batch.noisy, batch.clean, [&](auto& net, auto& dev, auto& noisy, auto& clean, double share) {
     return forward_backward(t, net, dev, noisy, clean, share);
   });
-  r.compute_s = seconds_since(t_compute);
+  const auto backward_done = clock.mark();
 
-  const auto t_comm = Clock::now();
   t.reducer->finish();  // every rank's .grad now holds the average over ranks
-  r.comm_s = seconds_since(t_comm);
+  const auto reduced = clock.mark();
   if (t.world.is_root() && t.hooks.dump_grads_step == t.state.global_step + 1) dump_gradients(t.params, t.hooks.dump_grads_file);
 
-  const auto t_optim = Clock::now();
   r.skipped = !(t.scaler->enabled() ? t.scaler->unscale(t.params) : grads_finite(t.params));
   if (!r.skipped) {
     if (t.o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(t.params, t.o.grad_clip);
     t.optimizer->step();
   }
   t.scaler->update(r.skipped);
-  r.optim_s = seconds_since(t_optim);
+  const auto optimized = clock.mark();
 
   // One small all-reduce: the global loss and whether any rank was asked to stop.
   r.local_loss = loss.item<double>();
@@ -358,6 +364,14 @@ rundir::StepRecord train_step(Training& t, const loader::Batch& batch, double lr
   r.loss = agree[0].item<double>() / t.world.size();
   r.loss_scale = t.scaler->scale();
   stop_requested = agree[1].item<double>() > 0;
+
+  r.forward_s = clock.seconds(*t.forward_done);
+  r.backward_s = clock.seconds(backward_done) - r.forward_s;
+  r.compute_s = r.forward_s + r.backward_s;
+  r.comm_exposed_s = clock.seconds(reduced) - clock.seconds(backward_done);
+  r.optim_s = clock.seconds(optimized) - clock.seconds(reduced);
+  r.comm_wire_s = t.reducer->wire_seconds();
+  r.comm_bytes = static_cast<double>(t.reducer->bytes_per_step());
   return r;
 }
 

@@ -2,6 +2,7 @@
 source "$(dirname "$0")/common.sh"
 train="$CXR_BIN/app/cxr-train"
 inspect="$CXR_BIN/app/cxr-inspect"
+reduce="$CXR_BIN/app/cxr-reduce"
 ds="$CXR_TMP/ds"
 "$preprocess" --input "$CXR_FIXTURE" --output "$ds" --size 32 --shard-size 32 2>/dev/null
 # Tiny, single-threaded (deterministic) models, on CPUs also where a GPU is present (several ranks

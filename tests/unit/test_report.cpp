@@ -71,4 +71,35 @@ TEST_SUITE("report") {
     CHECK(md.find("| a | 0.1 | 4 | 31.50 ± 1.27 / 0.9000 ± 0.0000 / 0.8000 ± 0.0000 | 21.50 ± 1.27 /") != std::string::npos);
     CHECK(md.find("LPIPS: unavailable.") != std::string::npos);
   }
+
+  TEST_CASE("statistics: training medians after the warm-up, the all-reduce's overlap fraction and bus bandwidth") {
+    Run run;
+    run.dir = run.name = "scaling-2";
+    for (int rank = 0; rank < 2; ++rank) {
+      rundir::StepLog log;
+      for (int k = 1; k <= 20; ++k) {
+        rundir::StepRecord s;
+        s.step = k;
+        s.step_s = k <= 2 ? 5.0 : (k % 2 ? 0.5 : 0.6);  // two warm-up steps, then 0.5 and 0.6 alternately
+        s.forward_s = 0.1;
+        s.backward_s = 0.3;
+        s.comm_wire_s = 0.1;
+        s.comm_exposed_s = 0.025;  // three quarters hidden behind backward
+        s.comm_bytes = 1e8;
+        log.steps.push_back(s);
+      }
+      run.logs.push_back(log);
+    }
+    const nlohmann::json t = make_summary({run}, {})["runs"][0]["training"];
+    CHECK(t["warmup_steps"] == 2);
+    CHECK(t["timed_steps"] == 18);
+    CHECK(t["step_s_median"].get<double>() == doctest::Approx(0.6));  // 9 of each: the upper middle
+    CHECK(t["step_s_spread"].get<double>() == doctest::Approx(0.1 / 0.6));
+    CHECK(t["overlap"].get<double>() == doctest::Approx(0.75));
+    CHECK(t["busbw_gb_s"].get<double>() == doctest::Approx(1.0));  // 1e8 B / 0.1 s x 2(2-1)/2
+    CHECK(t["backward_s"].get<double>() == doctest::Approx(0.3));
+    const std::string md = render_markdown({run}, {}, make_summary({run}, {}));
+    CHECK(md.find("| scaling-2 | 2 | 0 |") != std::string::npos);
+    CHECK(md.find("| 0.1000 | 0.0250 | 0.75 | 1.000 |") != std::string::npos);
+  }
 }

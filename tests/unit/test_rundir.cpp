@@ -18,8 +18,8 @@ const char* kEvalCsv =
     "00000013_001.png,13,Cardiomegaly|Pneumonia,PA,0.2,median,14.317904,0.432293,0.234457,0.125000\n";
 const char* kStepLog =
     "{\"event\":\"baseline\",\"noisy_val_loss\":0.11625131113188607}\n"
-    "{\"comm_s\":1.071e-06,\"compute_s\":0.01101578,\"data_s\":0.000490787,\"epoch\":1,\"images_per_s\":318.8875925222454,"
-    "\"loader_s\":0.000424838,\"local_loss\":0.5132451057434082,\"loss\":0.5132451057434082,\"loss_scale\":1.0,\"lr\":0.001,"
+    "{\"backward_s\":0.0073,\"comm_bytes\":31049860.0,\"comm_exposed_s\":1.071e-06,\"comm_wire_s\":0.0051,\"compute_s\":0.01101578,"
+    "\"data_s\":0.000490787,\"epoch\":1,\"forward_s\":0.00371578,\"images_per_s\":318.8875925222454,\"loader_s\":0.000424838,\"local_loss\":0.5132451057434082,\"loss\":0.5132451057434082,\"loss_scale\":1.0,\"lr\":0.001,"
     "\"max_rss_mb\":185.73046875,\"optim_s\":0.001005439,\"peak_gpu_mb\":0.0,\"skipped\":false,\"step\":1,\"step_s\":0.012543605}\n"
     "{\"buffer_checksum\":0.0,\"epoch\":1,\"epoch_s\":0.152811545,\"event\":\"epoch\",\"global_step\":18,"
     "\"train_loss\":0.45588412715329063,\"val_loss\":0.3992335540907724}\n";
@@ -85,6 +85,8 @@ TEST_SUITE("rundir") {
     REQUIRE(log.epochs.size() == 1);
     CHECK(log.steps[0].step == 1);
     CHECK(log.steps[0].images_per_s == doctest::Approx(318.8875925222454));
+    CHECK(log.steps[0].comm_bytes == 31049860.0);
+    CHECK(log.steps[0].comm_wire_s == 0.0051);
     CHECK(*log.epochs[0].val_loss == doctest::Approx(0.3992335540907724));
     CHECK(to_line(log.baselines[0]) + "\n" + to_line(log.steps[0]) + "\n" + to_line(log.epochs[0]) + "\n" == kStepLog);
     CHECK(step_log_path("run", 1) == std::filesystem::path("run/logs/rank-00001.jsonl"));
@@ -107,10 +109,12 @@ TEST_SUITE("rundir") {
 
   TEST_CASE("step log: lines of older versions, without the keys added since, still read") {
     const std::string step = "{\"step\":1,\"epoch\":1,\"skipped\":false,\"loss\":0.5,\"local_loss\":0.5,\"lr\":0.001,\"data_s\":0,"
-                             "\"compute_s\":1,\"comm_s\":0,\"optim_s\":0,\"step_s\":1,\"images_per_s\":4}";
+                             "\"compute_s\":1,\"comm_s\":0.25,\"optim_s\":0,\"step_s\":1,\"images_per_s\":4}";
     const std::string epoch = "{\"event\":\"epoch\",\"epoch\":1,\"epoch_s\":1.0,\"global_step\":1,\"train_loss\":0.5,\"val_loss\":0.4}";
     const StepLog log = parse_step_log(step + "\n" + epoch + "\n", "old.jsonl");
     CHECK(log.steps.at(0).images_per_s == 4);
+    CHECK(log.steps[0].comm_exposed_s == 0.25);  // comm_s, its older name
+    CHECK(log.steps[0].comm_wire_s == 0);
     CHECK(log.steps[0].loss_scale == 1);  // the record's default
     CHECK(log.epochs.at(0).buffer_checksum == 0);
   }
