@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
     app.add_option("--out", o.out_dir, "directory for summary.{csv,json,md} and the plots")->required();
     app.add_flag("--no-plots", no_plots, "skip the gnuplot PNGs");
     app.add_flag("--training-only", o.training_only, "runs without cxr-eval results: training statistics and scaling only");
+    app.add_option("--allreduce", o.allreduce,
+                   "cxr-bench allreduce --json results (one per rank count): adds the scaling model's predictions and projection")
+        ->check(CLI::ExistingFile);
     app.add_option("--timeout", o.timeout_s, "dist.timeout_s: seconds any rank may wait in a collective before it aborts the job")
         ->check(CLI::Range(1.0, 1.0e6));
     if (auto code = cxr::dist::parse_command_line(world, app, argc, argv)) return *code;

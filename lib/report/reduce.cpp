@@ -14,6 +14,8 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "config/run_config.hpp"
+#include "report/scaling.hpp"
+#include "scaling/model.hpp"
 
 namespace cxr::report {
 namespace {
@@ -83,7 +85,6 @@ namespace {
 // warm-up (the first tenth, at least one: cuDNN autotuning, caches, the loader filling up), with
 // its spread, (p90 - p10) / median; a spread above kDisturbed says the point shared its nodes or
 // was otherwise disturbed and should be measured again.
-constexpr double kDisturbed = 0.25;
 
 double quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
@@ -95,7 +96,7 @@ const std::pair<const char*, double StepRecord::*> kPhases[] = {
     {"data_s", &StepRecord::data_s},           {"forward_s", &StepRecord::forward_s},
     {"backward_s", &StepRecord::backward_s},   {"compute_s", &StepRecord::compute_s},
     {"comm_wire_s", &StepRecord::comm_wire_s}, {"comm_exposed_s", &StepRecord::comm_exposed_s},
-    {"optim_s", &StepRecord::optim_s}};
+    {"optim_s", &StepRecord::optim_s},         {"loader_s", &StepRecord::loader_s}};
 
 // Rank 0's timed steps: the medians above; the gradient all-reduce's overlap fraction,
 // 1 - exposed / wire over all timed steps (the share of its time hidden behind backward), and
@@ -226,42 +227,6 @@ void add_subsets(const std::vector<Run>& runs, json& summary) {
   summary["by_view"] = entries(by_view, "view");
 }
 
-// Runs that differ only in rank count, against the fewest ranks: weak scaling (same model and
-// batch per rank) and strong scaling (same global batch).
-json scaling_json(const std::vector<Run>& runs, const json& runs_entries) {
-  json out = json::array();
-  auto ranks = [&](std::size_t r) { return runs_entries[r]["training"]["ranks"].get<std::size_t>(); };
-  // The median rate: one slow step (a checkpoint, a neighbour's job) must not move a point.
-  auto ips = [&](std::size_t r) { return runs_entries[r]["training"].value("images_per_s_median", 0.0); };
-  auto training = [&](std::size_t r) -> const json& { return runs_entries[r]["training"]; };
-  auto scaling = [&](const char* kind, const std::function<std::string(std::size_t)>& family_of) {
-    std::map<std::string, std::vector<std::size_t>> families;
-    for (std::size_t r = 0; r < runs.size(); ++r)
-      if (ranks(r) > 0 && training(r).contains("step_s_median")) families[family_of(r)].push_back(r);
-    for (auto& [family, members] : families) {
-      std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return ranks(a) < ranks(b); });
-      if (ranks(members.front()) == ranks(members.back())) continue;  // also a family of one
-      const double base_ips = ips(members.front()), base_ranks = static_cast<double>(ranks(members.front()));
-      for (auto r : members) {
-        const double n = static_cast<double>(ranks(r)), speedup = ips(r) / base_ips;
-        out.push_back({{"kind", kind}, {"family", family}, {"run", runs[r].name}, {"ranks", n}, {"images_per_s", ips(r)},
-                       {"speedup", speedup}, {"efficiency", speedup / (n / base_ranks)},
-                       {"step_s_median", training(r)["step_s_median"]}, {"step_s_spread", training(r)["step_s_spread"]},
-                       {"warmup_steps", training(r)["warmup_steps"]}, {"disturbed", training(r)["disturbed"]}});
-      }
-    }
-  };
-  auto model_of = [&](std::size_t r) {
-    const config::Config& c = runs[r].config;
-    return fmt::format("{} base={} norm={} amp={}", c.get_string("model.name"), c.get_int("model.base_width"), c.get_string("model.norm"),
-                       c.get_string("train.amp"));
-  };
-  auto batch = [&](std::size_t r) { return runs[r].config.get_int("train.batch_size"); };
-  scaling("weak", [&](std::size_t r) { return model_of(r) + fmt::format(" batch/rank={}", batch(r)); });
-  scaling("strong", [&](std::size_t r) { return model_of(r) + fmt::format(" global batch={}", batch(r) * static_cast<std::int64_t>(ranks(r))); });
-  return out;
-}
-
 }  // namespace
 
 Groups make_groups(const std::vector<Run>& runs) {
@@ -279,10 +244,10 @@ Groups make_groups(const std::vector<Run>& runs) {
   return groups;
 }
 
-json make_summary(const std::vector<Run>& runs, const Groups& groups) {
+json make_summary(const std::vector<Run>& runs, const Groups& groups, const std::vector<json>& allreduce) {
   json summary = {{"runs", runs_json(runs)}, {"groups", groups_json(runs, groups)}, {"paired", paired_json(runs, groups)}};
   add_subsets(runs, summary);
-  summary["scaling"] = scaling_json(runs, summary["runs"]);
+  add_scaling(runs, allreduce, summary);
   return summary;
 }
 
@@ -399,18 +364,7 @@ std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, 
                       q["wilcoxon_r"].get<double>());
   }
   md += training_table(summary["runs"]);
-  if (!summary["scaling"].empty()) {
-    md += "\n## Scaling\n\nFrom each run's median step time after a warm-up (the first tenth of its steps); spread = (p90 - "
-          "p10) / median of the timed steps. A spread above " + fmt::format("{:.0f}", 100 * kDisturbed) +
-          " % marks a point that was disturbed (shared nodes, a slow neighbour): measure it again.\n\n"
-          "| kind | family | run | ranks | median step s | spread | images/s | speedup | efficiency |\n|---|---|---|---|---|---|---|---|---|\n";
-    for (const auto& s : summary["scaling"])
-      md += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.0f} %{} | {:.2f} | {:.2f} | {:.2f} |\n", s["kind"].get<std::string>(),
-                        s["family"].get<std::string>(), s["run"].get<std::string>(), s["ranks"].get<double>(),
-                        s["step_s_median"].get<double>(), 100 * s["step_s_spread"].get<double>(),
-                        s["disturbed"].get<bool>() ? " DISTURBED" : "", s["images_per_s"].get<double>(), s["speedup"].get<double>(),
-                        s["efficiency"].get<double>());
-  }
+  md += scaling_markdown(summary);
   return md;
 }
 
@@ -448,8 +402,17 @@ void write_plots(const std::vector<Run>& runs, const Groups& groups, const json&
 namespace {
 
 void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
+  std::vector<json> allreduce;
+  for (const auto& path : o.allreduce) {
+    try {
+      allreduce.push_back(json::parse(read_text_file(path)));
+      scaling::fit_link(allreduce.back());  // refused here, naming the file, rather than deep in the model
+    } catch (const std::exception& e) {
+      throw InputError(path + ": not a usable cxr-bench allreduce --json result (" + e.what() + ")");
+    }
+  }
   const Groups groups = make_groups(runs);
-  const json summary = make_summary(runs, groups);
+  const json summary = make_summary(runs, groups, allreduce);
   fs::create_directories(o.out_dir);
   write_file_atomic(fs::path(o.out_dir) / "summary.csv", render_csv(runs, groups));
   write_file_atomic(fs::path(o.out_dir) / "summary.json", summary.dump(2) + "\n");

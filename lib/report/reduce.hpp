@@ -27,6 +27,7 @@ struct ReduceOptions {
   std::string out_dir;
   bool plots = true;
   bool training_only = false;  // runs without cxr-eval results (scaling studies): training logs only
+  std::vector<std::string> allreduce;  // cxr-bench allreduce --json files: the scaling model's network
   double timeout_s = 600;      // dist.timeout_s: the longest wait in any collective
 };
 
@@ -53,7 +54,11 @@ struct Group {                                       // one (run, sigma, method)
 };
 using Groups = std::map<std::tuple<std::size_t, double, std::string>, Group>;  // (run index, sigma, method)
 Groups make_groups(const std::vector<Run>& runs);
-nlohmann::json make_summary(const std::vector<Run>& runs, const Groups& groups);
+// With cxr-bench allreduce results, scaling families get the scaling model (report/scaling.hpp).
+nlohmann::json make_summary(const std::vector<Run>& runs, const Groups& groups, const std::vector<nlohmann::json>& allreduce = {});
+
+// A step-time spread, (p90 - p10) / median, above this marks a disturbed measurement.
+constexpr double kDisturbed = 0.25;
 
 std::string render_csv(const std::vector<Run>& runs, const Groups& groups);
 std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, const nlohmann::json& summary);

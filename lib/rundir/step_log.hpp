@@ -5,6 +5,7 @@
 //   {"step": ...}             one per optimizer step                        StepRecord
 //   {"event": "epoch", ...}   one per epoch                                 EpochRecord
 //   {"event": "baseline", ..} before training: the noisy input's val L1   BaselineRecord
+//   {"event": "setup", ...}   at every (re)start: what a scaling model needs  SetupRecord
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -45,15 +46,24 @@ struct BaselineRecord {
   double noisy_val_loss = 0;  // the floor a denoiser must beat
 };
 
+struct SetupRecord {
+  std::int64_t ranks = 0, local_ranks = 0;  // this job's, and on this rank's node
+  std::int64_t threads = 0;                 // this rank's intra-op threads
+  std::int64_t cpus = 0;                    // the CPUs this rank's process may run on
+  std::vector<double> bucket_bytes;         // the gradient buckets, in all-reduce order
+};
+
 // One line each, without the newline.
 std::string to_line(const StepRecord& record);
 std::string to_line(const EpochRecord& record);
 std::string to_line(const BaselineRecord& record);
+std::string to_line(const SetupRecord& record);
 
 struct StepLog {
   std::vector<StepRecord> steps;
   std::vector<EpochRecord> epochs;
   std::vector<BaselineRecord> baselines;
+  std::vector<SetupRecord> setups;  // one per start of the trainer
 };
 // `source` (the file's path) names the file in errors: InputError "source:line: ...".
 StepLog parse_step_log(const std::string& text, const std::string& source);

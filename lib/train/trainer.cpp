@@ -267,6 +267,9 @@ void resume_or_start(Training& t) {
     t.step_log.open(log_path, std::ios::app);
     if (!t.step_log) throw RuntimeError("cannot write the step log " + log_path.string());
   });
+  rundir::SetupRecord setup{t.world.size(), t.world.local_size(), torch::get_num_threads(), device::affinity_count(), {}};
+  for (auto numel : t.reducer->bucket_numels()) setup.bucket_bytes.push_back(static_cast<double>(numel * t.params.front().element_size()));
+  t.step_log << rundir::to_line(setup) << "\n";
 }
 
 void log_set_up(const Training& t) {

@@ -1,0 +1,171 @@
+#include "report/scaling.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "scaling/model.hpp"
+
+namespace cxr::report {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kProjectTo = 1024;
+
+// The model's inputs for a run's own measurements (its training stats and setup record).
+scaling::Inputs inputs_from(const Run& run, const json& training) {
+  scaling::Inputs in;
+  in.batch = run.config.get_int("train.batch_size");
+  in.forward_s = training["forward_s"].get<double>();
+  in.backward_s = training["backward_s"].get<double>();
+  in.optim_s = training["optim_s"].get<double>();
+  in.data_s = training["data_s"].get<double>();
+  in.loader_s = training["loader_s"].get<double>();
+  if (!run.logs.front().setups.empty()) {
+    const rundir::SetupRecord& setup = run.logs.front().setups.back();
+    in.bucket_bytes = setup.bucket_bytes;
+    in.threads_per_rank = static_cast<int>(setup.threads);
+    in.node_cores = static_cast<int>(setup.cpus);
+  }
+  return in;
+}
+
+// The all-reduce benchmark run at the rank count closest to `ranks` (the fewer on a tie).
+const scaling::Link& link_for(const std::vector<std::pair<int, scaling::Link>>& links, int ranks) {
+  const auto* best = &links.front();
+  for (const auto& l : links)
+    if (std::abs(l.first - ranks) < std::abs(best->first - ranks)) best = &l;
+  return best->second;
+}
+
+// Efficiency against `one` rank's images/s times the ranks (weak and strong alike).
+json prediction_json(const scaling::Prediction& p, double one) {
+  const double ideal = one * p.ranks;
+  return {{"ranks", p.ranks}, {"batch_per_rank", p.batch_per_rank}, {"step_s", p.step_s}, {"compute_s", p.compute_s},
+          {"comm_s", p.comm_s}, {"exposed_s", p.exposed_s}, {"images_per_s", p.images_per_s},
+          {"efficiency", p.images_per_s / ideal}, {"comm_hidden", p.comm_hidden}, {"loader_bound", p.loader_bound}};
+}
+
+}  // namespace
+
+void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduce, json& summary) {
+  const json& entries = summary["runs"];
+  auto ranks = [&](std::size_t r) { return entries[r]["training"]["ranks"].get<int>(); };
+  auto training = [&](std::size_t r) -> const json& { return entries[r]["training"]; };
+  auto ips = [&](std::size_t r) { return training(r)["images_per_s_median"].get<double>(); };  // a slow step must not move a point
+  auto batch = [&](std::size_t r) { return runs[r].config.get_int("train.batch_size"); };
+  auto model_of = [&](std::size_t r) {
+    const config::Config& c = runs[r].config;
+    return fmt::format("{} base={} norm={} amp={}", c.get_string("model.name"), c.get_int("model.base_width"), c.get_string("model.norm"),
+                       c.get_string("train.amp"));
+  };
+  std::vector<std::pair<int, scaling::Link>> links;
+  for (const auto& a : allreduce) links.emplace_back(a.at("ranks").get<int>(), scaling::fit_link(a));
+
+  json points = json::array(), models = json::array();
+  auto family = [&](const char* kind, const std::function<std::string(std::size_t)>& family_of) {
+    const bool weak = std::string(kind) == "weak";
+    std::map<std::string, std::vector<std::size_t>> families;
+    for (std::size_t r = 0; r < runs.size(); ++r)
+      if (ranks(r) > 0 && training(r).contains("step_s_median")) families[family_of(r)].push_back(r);
+    for (auto& [name, members] : families) {
+      std::sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return ranks(a) < ranks(b); });
+      if (ranks(members.front()) == ranks(members.back())) continue;  // also a family of one
+      const std::size_t base = members.front();
+      const double base_ips = ips(base), base_ranks = ranks(base);
+      // The model: the fewest-ranks run's compute, the family's measured overlap (median), the network.
+      scaling::Inputs in = inputs_from(runs[base], training(base));
+      std::vector<double> overlaps;
+      for (auto r : members)
+        if (!training(r)["overlap"].is_null()) overlaps.push_back(training(r)["overlap"].get<double>());
+      std::sort(overlaps.begin(), overlaps.end());
+      in.overlap = overlaps.empty() ? 0.0 : overlaps[overlaps.size() / 2];
+      const bool modelled = !links.empty() && base_ranks == 1 && !in.bucket_bytes.empty();
+      for (auto r : members) {
+        const double n = ranks(r), speedup = ips(r) / base_ips;
+        json point = {{"kind", kind}, {"family", name}, {"run", runs[r].name}, {"ranks", n}, {"images_per_s", ips(r)},
+                      {"speedup", speedup}, {"efficiency", speedup / (n / base_ranks)}, {"step_s_median", training(r)["step_s_median"]},
+                      {"step_s_spread", training(r)["step_s_spread"]}, {"warmup_steps", training(r)["warmup_steps"]},
+                      {"disturbed", training(r)["disturbed"]}, {"predicted_images_per_s", nullptr}, {"prediction_error", nullptr}};
+        if (modelled) {
+          scaling::Inputs here = in;  // this point's network and node
+          here.intra = link_for(links, ranks(r));
+          if (const auto& setups = runs[r].logs.front().setups; !setups.empty()) {
+            here.threads_per_rank = static_cast<int>(setups.back().threads);
+            here.ranks_sharing_cores = static_cast<int>(setups.back().local_ranks);
+          }
+          const double predicted = scaling::predict(here, ranks(r), batch(r)).images_per_s;
+          point["predicted_images_per_s"] = predicted;
+          point["prediction_error"] = ips(r) / predicted - 1;
+        }
+        points.push_back(point);
+      }
+      if (!modelled) continue;
+      // The projection: every rank on cores (or a GPU) of its own, the largest measured network.
+      scaling::Inputs projected = in;
+      projected.intra = std::max_element(links.begin(), links.end(), [](auto& a, auto& b) { return a.first < b.first; })->second;
+      projected.node_cores = 0;
+      const double one = scaling::predict(projected, 1, in.batch).images_per_s;
+      json rows = json::array();
+      for (int n : scaling::powers_of_two(kProjectTo)) {
+        const std::int64_t per_rank = weak ? in.batch : in.batch * static_cast<std::int64_t>(base_ranks) / n;
+        if (per_rank < 1) break;
+        rows.push_back(prediction_json(scaling::predict(projected, n, per_rank), one));
+      }
+      models.push_back({{"kind", kind}, {"family", name}, {"base_run", runs[base].name}, {"overlap", in.overlap},
+                        {"forward_s", in.forward_s}, {"backward_s", in.backward_s}, {"optim_s", in.optim_s}, {"data_s", in.data_s},
+                        {"loader_s", in.loader_s}, {"batch", in.batch}, {"buckets", in.bucket_bytes.size()},
+                        {"gradient_bytes", [&] { double b = 0; for (double x : in.bucket_bytes) b += x; return b; }()},
+                        {"allreduce_ranks", [&] { std::vector<int> r; for (const auto& l : links) r.push_back(l.first); return r; }()},
+                        {"projection", rows}});
+    }
+  };
+  family("weak", [&](std::size_t r) { return model_of(r) + fmt::format(" batch/rank={}", batch(r)); });
+  family("strong", [&](std::size_t r) { return model_of(r) + fmt::format(" global batch={}", batch(r) * static_cast<std::int64_t>(ranks(r))); });
+  summary["scaling"] = points;
+  summary["scaling_model"] = models;
+}
+
+std::string scaling_markdown(const json& summary) {
+  std::string md;
+  if (summary["scaling"].empty()) return md;
+  md += "\n## Scaling\n\nFrom each run's median step time after a warm-up (the first tenth of its steps); spread = (p90 - p10) / median "
+        "of the timed steps. A spread above " + fmt::format("{:.0f}", 100 * kDisturbed) + " % marks a point that was disturbed (shared nodes, a slow neighbour): measure it "
+        "again. *predicted*: the scaling model (docs/SCALING.md) from the family's 1-rank run and the all-reduce benchmark "
+        "(cxr-reduce --allreduce); error = measured / predicted - 1.\n\n"
+        "| kind | family | run | ranks | median step s | spread | images/s | speedup | efficiency | predicted images/s | error |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& s : summary["scaling"]) {
+    const bool predicted = !s["predicted_images_per_s"].is_null();
+    md += fmt::format("| {} | {} | {} | {} | {:.4f} | {:.0f} %{} | {:.2f} | {:.2f} | {:.2f} | {} | {} |\n", s["kind"].get<std::string>(),
+                      s["family"].get<std::string>(), s["run"].get<std::string>(), s["ranks"].get<double>(),
+                      s["step_s_median"].get<double>(), 100 * s["step_s_spread"].get<double>(), s["disturbed"].get<bool>() ? " DISTURBED" : "",
+                      s["images_per_s"].get<double>(), s["speedup"].get<double>(), s["efficiency"].get<double>(),
+                      predicted ? fmt::format("{:.2f}", s["predicted_images_per_s"].get<double>()) : "n/a",
+                      predicted ? fmt::format("{:+.1f} %", 100 * s["prediction_error"].get<double>()) : "n/a");
+  }
+  for (const auto& m : summary.value("scaling_model", json::array())) {
+    md += fmt::format("\n### Projection: {} scaling, {}\n\nFrom {} (per step at batch {}: forward {:.4f} s, backward {:.4f} s, optimizer "
+                      "{:.4f} s, loader {:.4f} s per batch), {} gradient bucket(s) of {:.1f} MB in all, overlap {:.2f}, the network of "
+                      "the all-reduce benchmark at {} rank(s), every rank on cores of its own. *hidden*: whether overlap x comm still "
+                      "fits behind backward.\n\n| ranks | batch/rank | step s | compute s | comm s | exposed s | images/s | efficiency | "
+                      "hidden |\n|---|---|---|---|---|---|---|---|---|\n",
+                      m["kind"].get<std::string>(), m["family"].get<std::string>(), m["base_run"].get<std::string>(), m["batch"].get<int>(),
+                      m["forward_s"].get<double>(), m["backward_s"].get<double>(), m["optim_s"].get<double>(), m["loader_s"].get<double>(),
+                      m["buckets"].get<int>(), m["gradient_bytes"].get<double>() / 1e6, m["overlap"].get<double>(),
+                      m["allreduce_ranks"].back().get<int>());
+    for (const auto& p : m["projection"])
+      md += fmt::format("| {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.4f} | {:.1f} | {:.2f} | {}{} |\n", p["ranks"].get<int>(),
+                        p["batch_per_rank"].get<int>(), p["step_s"].get<double>(), p["compute_s"].get<double>(), p["comm_s"].get<double>(),
+                        p["exposed_s"].get<double>(), p["images_per_s"].get<double>(), p["efficiency"].get<double>(),
+                        p["comm_hidden"].get<bool>() ? "yes" : "**no**", p["loader_bound"].get<bool>() ? " (loader-bound)" : "");
+  }
+  return md;
+}
+
+}  // namespace cxr::report

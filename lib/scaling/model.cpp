@@ -1,0 +1,91 @@
+#include "scaling/model.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.hpp"
+
+namespace cxr::scaling {
+
+double Link::beta_at(double bytes) const {
+  if (beta.empty()) return 0;
+  if (bytes <= beta.front().first) return beta.front().second;
+  if (bytes >= beta.back().first) return beta.back().second;
+  const auto hi = std::lower_bound(beta.begin(), beta.end(), std::make_pair(bytes, 0.0));
+  const auto lo = hi - 1;
+  const double w = std::log(bytes / lo->first) / std::log(hi->first / lo->first);
+  return lo->second + w * (hi->second - lo->second);
+}
+
+double Link::ring_s(double bytes, int n) const {
+  if (n <= 1) return 0;
+  return 2.0 * (n - 1) * alpha_s + 2.0 * (n - 1) / n * bytes * beta_at(bytes);
+}
+
+double Link::tree_s(double bytes, int n) const {
+  if (n <= 1) return 0;
+  return 2.0 * std::ceil(std::log2(n)) * alpha_s + 2.0 * bytes * beta_at(bytes);
+}
+
+double Link::allreduce_s(double bytes, int n) const { return std::min(ring_s(bytes, n), tree_s(bytes, n)); }
+
+Link fit_link(const nlohmann::json& bench) {
+  const int p = bench.at("ranks").get<int>();
+  const auto& rows = bench.at("rows");
+  if (p < 2 || rows.empty())
+    throw InputError("an all-reduce benchmark of at least 2 ranks is needed to fit the network (this one: " + std::to_string(p) + " ranks, " +
+                     std::to_string(rows.size()) + " sizes)");
+  std::vector<std::pair<double, double>> measured;  // (bytes, seconds)
+  for (const auto& r : rows) measured.emplace_back(r.at("bytes").get<double>(), r.at("time_us").get<double>() * 1e-6);
+  std::sort(measured.begin(), measured.end());
+  Link link;
+  link.alpha_s = measured.front().second / (2.0 * (p - 1));  // the smallest message is all latency
+  for (const auto& [bytes, seconds] : measured) {
+    const double moving = std::max(seconds - 2.0 * (p - 1) * link.alpha_s, 0.0);
+    link.beta.emplace_back(bytes, moving / (2.0 * (p - 1) / p * bytes));
+  }
+  return link;
+}
+
+Link link_from_busbw(double busbw_gb_s, double alpha_us) {
+  Link link;
+  link.alpha_s = alpha_us * 1e-6;
+  link.beta = {{1.0, 1.0 / (busbw_gb_s * 1e9)}};
+  return link;
+}
+
+Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank) {
+  Prediction p;
+  p.ranks = ranks;
+  p.batch_per_rank = batch_per_rank;
+  const double per_image = static_cast<double>(batch_per_rank) / static_cast<double>(in.batch);
+  const int local = std::min(ranks, in.ranks_per_node);
+  const int sharing = in.ranks_sharing_cores > 0 ? in.ranks_sharing_cores : local;
+  const double contention =
+      in.node_cores > 0 ? std::max(1.0, static_cast<double>(sharing * in.threads_per_rank) / in.node_cores) : 1.0;
+  const double backward = in.backward_s * per_image * contention;
+  p.compute_s = (in.forward_s * per_image) * contention + backward;
+  // Across nodes, hierarchically: inside each node as on one node, then every rank carries its
+  // 1/local share of the message to the other nodes over its part of the node's network.
+  const int nodes = (ranks + in.ranks_per_node - 1) / in.ranks_per_node;
+  for (double bytes : in.bucket_bytes)
+    p.comm_s += in.intra.allreduce_s(bytes, local) + (nodes > 1 ? in.inter.allreduce_s(bytes / local, nodes) : 0.0);
+  const double want_hidden = in.overlap * p.comm_s;
+  const double hidden = std::min(want_hidden, backward);
+  p.comm_hidden = want_hidden <= backward;
+  p.exposed_s = p.comm_s - hidden;
+  const double step = in.data_s + p.compute_s + p.exposed_s + in.optim_s * contention;
+  const double loader = in.loader_s * per_image;
+  p.loader_bound = loader > step;
+  p.step_s = std::max(step, loader);
+  p.images_per_s = static_cast<double>(ranks * batch_per_rank) / p.step_s;
+  return p;
+}
+
+std::vector<int> powers_of_two(int max_ranks) {
+  std::vector<int> out;
+  for (int n = 1; n <= max_ranks; n *= 2) out.push_back(n);
+  return out;
+}
+
+}  // namespace cxr::scaling

@@ -1,0 +1,75 @@
+#pragma once
+// A scaling model for data-parallel training, fitted from measurements and stated in plain words
+// in docs/SCALING.md. One step on N ranks of per-rank batch b:
+//
+//   compute  = (forward + backward) per image x b x contention      (from a 1-rank run)
+//   comm     = sum over the gradient buckets of the all-reduce cost (alpha-beta, below)
+//   hidden   = min(overlap x comm, backward)   communication hides behind backward, no further
+//   step     = max(data + compute + (comm - hidden) + optimizer, loader time per batch)
+//
+// The all-reduce of S bytes over n ranks, ring or tree, whichever is cheaper (as NCCL picks):
+//   ring  2(n-1) alpha + 2(n-1)/n S beta(S)         tree  2 ceil(log2 n) alpha + 2 S beta(S)
+// alpha (latency per hop) and beta(S) (seconds per byte on a link) come from a cxr-bench
+// allreduce sweep: beta depends on the message size here because caches make small messages
+// faster than large ones, so it is interpolated from the sweep rather than taken as one number.
+// Across nodes, hierarchically: the all-reduce inside each node, plus one over the nodes of each
+// rank's 1/ranks_per_node share on its part of the node's network (`inter`: per-rank busbw).
+// Contention models CPU ranks sharing a node's cores (oversubscription); GPUs have none.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cxr::scaling {
+
+// The cost of moving bytes over one kind of link.
+struct Link {
+  double alpha_s = 0;                              // latency per hop
+  std::vector<std::pair<double, double>> beta;     // (message bytes, seconds per byte), by size
+  double beta_at(double bytes) const;              // log-size interpolation, clamped at the ends
+  double allreduce_s(double bytes, int ranks) const;  // min(ring, tree)
+  double ring_s(double bytes, int ranks) const;
+  double tree_s(double bytes, int ranks) const;
+};
+
+// A link fitted to a cxr-bench allreduce JSON (its rows: bytes, time_us; its ranks): alpha from
+// the smallest message, beta(S) from every message after taking the latency off.
+Link fit_link(const nlohmann::json& allreduce_bench);
+// A link from a stated bus bandwidth (GB/s, nccl-tests' busbw) and latency: the assumed links
+// of a projection.
+Link link_from_busbw(double busbw_gb_s, double alpha_us);
+
+struct Inputs {
+  // From the 1-rank run (medians after the warm-up) at its batch.
+  std::int64_t batch = 1;
+  double forward_s = 0, backward_s = 0, optim_s = 0, data_s = 0;
+  double loader_s = 0;  // what the background loader spends on one batch (its ceiling)
+  // The trainer's gradient buckets, bytes each, in all-reduce order.
+  std::vector<double> bucket_bytes;
+  double overlap = 0;  // measured fraction of the all-reduce hidden behind backward (0: none)
+  // The network: `intra` inside a node of ranks_per_node ranks; `inter` between nodes, per rank.
+  Link intra, inter;
+  int ranks_per_node = 1 << 30;  // default: every rank on one node
+  // CPU ranks: the node's cores, each rank's threads and how many ranks share the node (0: as
+  // many as the network's ranks_per_node allows). 0 cores: no contention (GPUs, own cores).
+  int node_cores = 0, threads_per_rank = 1, ranks_sharing_cores = 0;
+};
+
+struct Prediction {
+  int ranks = 0;
+  std::int64_t batch_per_rank = 0;
+  double compute_s = 0, comm_s = 0, exposed_s = 0, step_s = 0, images_per_s = 0;
+  bool comm_hidden = true;  // all of overlap x comm fits behind backward
+  bool loader_bound = false;
+};
+
+// One step on `ranks` ranks with `batch_per_rank` images each.
+Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank);
+
+// Rank counts 1, 2, 4, ... up to max_ranks.
+std::vector<int> powers_of_two(int max_ranks);
+
+}  // namespace cxr::scaling
