@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "common/error.hpp"
 
 namespace cxr::scaling {
@@ -86,6 +88,49 @@ std::vector<int> powers_of_two(int max_ranks) {
   std::vector<int> out;
   for (int n = 1; n <= max_ranks; n *= 2) out.push_back(n);
   return out;
+}
+
+}  // namespace cxr::scaling
+
+namespace cxr::scaling {
+
+Inputs inputs_from(const ProjectionOptions& o) {
+  Inputs in;
+  in.batch = o.batch;
+  in.forward_s = o.forward_ms / 1e3;
+  in.backward_s = o.backward_ms / 1e3;
+  in.optim_s = o.optimizer_ms / 1e3;
+  in.loader_s = o.loader_ms / 1e3;
+  for (double left = o.gradient_mb; left > 1e-9; left -= o.bucket_mb) in.bucket_bytes.push_back(std::min(left, o.bucket_mb) * 1e6);
+  in.ranks_per_node = o.gpus_per_node;
+  in.intra = link_from_busbw(o.intra_busbw_gb_s, o.intra_alpha_us);
+  // Each rank carries 1/gpus_per_node of every message across nodes on its share of the NICs.
+  in.inter = link_from_busbw(o.inter_busbw_gb_s / o.gpus_per_node, o.inter_alpha_us);
+  in.overlap = o.overlap;
+  return in;
+}
+
+nlohmann::json projection_json(const Inputs& in, int max_ranks) {
+  nlohmann::json rows = nlohmann::json::array();
+  const double one = predict(in, 1, in.batch).images_per_s;
+  for (int n : powers_of_two(max_ranks)) {
+    const Prediction p = predict(in, n, in.batch);
+    rows.push_back({{"ranks", n}, {"nodes", (n + in.ranks_per_node - 1) / in.ranks_per_node}, {"step_s", p.step_s},
+                    {"compute_s", p.compute_s}, {"comm_s", p.comm_s}, {"exposed_s", p.exposed_s}, {"images_per_s", p.images_per_s},
+                    {"efficiency", p.images_per_s / (one * n)}, {"comm_hidden", p.comm_hidden}, {"loader_bound", p.loader_bound}});
+  }
+  return rows;
+}
+
+std::string projection_markdown(const Inputs& in, int max_ranks) {
+  std::string md = "| ranks | nodes | step ms | compute ms | all-reduce ms | exposed ms | images/s | efficiency | hidden |\n"
+                   "|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : projection_json(in, max_ranks))
+    md += fmt::format("| {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.2f} | {} |\n", r["ranks"].get<int>(), r["nodes"].get<int>(),
+                      1e3 * r["step_s"].get<double>(), 1e3 * r["compute_s"].get<double>(), 1e3 * r["comm_s"].get<double>(),
+                      1e3 * r["exposed_s"].get<double>(), r["images_per_s"].get<double>(), r["efficiency"].get<double>(),
+                      r["comm_hidden"].get<bool>() ? "yes" : "**no**");
+  return md;
 }
 
 }  // namespace cxr::scaling

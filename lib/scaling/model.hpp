@@ -73,3 +73,24 @@ Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank);
 std::vector<int> powers_of_two(int max_ranks);
 
 }  // namespace cxr::scaling
+
+namespace cxr::scaling {
+
+// cxr-scale: a projection from stated inputs (what a cluster's admin knows or assumes) rather
+// than from runs. Times per step at `batch` images per rank; links by bus bandwidth and latency.
+struct ProjectionOptions {
+  std::int64_t batch = 16;
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0, loader_ms = 0;
+  double gradient_mb = 124, bucket_mb = 25;
+  int gpus_per_node = 8;
+  double intra_busbw_gb_s = 0, intra_alpha_us = 0;  // inside a node (NVLink)
+  double inter_busbw_gb_s = 0, inter_alpha_us = 0;  // a node's whole network bandwidth (all its NICs)
+  double overlap = 0;
+  int max_ranks = 1024;
+};
+Inputs inputs_from(const ProjectionOptions& o);
+// The weak (batch per rank fixed) projection as a Markdown table, and its rows as JSON.
+std::string projection_markdown(const Inputs& in, int max_ranks);
+nlohmann::json projection_json(const Inputs& in, int max_ranks);
+
+}  // namespace cxr::scaling

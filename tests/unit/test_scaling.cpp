@@ -135,4 +135,24 @@ TEST_SUITE("scaling") {
     CHECK(plain["scaling"][1]["predicted_images_per_s"].is_null());
     CHECK(plain["scaling_model"].empty());
   }
+
+  TEST_CASE("cxr-scale's stated inputs: buckets of the gradient, each rank's share of the node's network") {
+    scaling::ProjectionOptions o;
+    o.batch = 16;
+    o.forward_ms = 20;
+    o.backward_ms = 40;
+    o.gradient_mb = 124;
+    o.bucket_mb = 25;
+    o.gpus_per_node = 8;
+    o.intra_busbw_gb_s = 300;
+    o.inter_busbw_gb_s = 200;
+    const scaling::Inputs in = scaling::inputs_from(o);
+    CHECK(in.bucket_bytes == std::vector<double>{25e6, 25e6, 25e6, 25e6, 24e6});
+    CHECK(in.inter.beta_at(1e6) == doctest::Approx(8 / 200e9));
+    const json rows = scaling::projection_json(in, 1024);
+    CHECK(rows.size() == 11);
+    CHECK(rows[4]["nodes"] == 2);  // 16 ranks
+    // 2 nodes: inside each node as before, plus each rank's eighth across: 2(2-1)/2 x 124 MB / 200 GB/s more.
+    CHECK(rows[4]["comm_s"].get<double>() - rows[3]["comm_s"].get<double>() == doctest::Approx(124e6 / 200e9).epsilon(0.01));
+  }
 }
