@@ -17,7 +17,17 @@ using nlohmann::json;
 
 constexpr int kProjectTo = 1024;
 
-// The model's inputs for a run's own measurements (its training stats and setup record).
+// Where a run's ranks ran: their CPUs, threads and how many ranks shared them (its setup record).
+void place(scaling::Inputs& in, const Run& run) {
+  if (run.logs.front().setups.empty()) return;
+  const rundir::SetupRecord& setup = run.logs.front().setups.back();
+  in.cpus = static_cast<int>(setup.cpus);
+  in.threads_per_rank = static_cast<int>(setup.threads);
+  in.ranks_sharing_cpus = static_cast<int>(setup.sharing_cpus);
+}
+
+// The model's inputs from a run's own measurements (its training stats and setup record), its
+// compute taken back to what one rank on CPUs of its own would take.
 scaling::Inputs inputs_from(const Run& run, const json& training) {
   scaling::Inputs in;
   in.batch = run.config.get_int("train.batch_size");
@@ -26,12 +36,15 @@ scaling::Inputs inputs_from(const Run& run, const json& training) {
   in.optim_s = training["optim_s"].get<double>();
   in.data_s = training["data_s"].get<double>();
   in.loader_s = training["loader_s"].get<double>();
-  if (!run.logs.front().setups.empty()) {
-    const rundir::SetupRecord& setup = run.logs.front().setups.back();
-    in.bucket_bytes = setup.bucket_bytes;
-    in.threads_per_rank = static_cast<int>(setup.threads);
-    in.node_cores = static_cast<int>(setup.cpus);
-  }
+  // The spread (p90 - p10) of normally distributed step times is 2.563 standard deviations.
+  in.jitter_s = training["step_s_spread"].get<double>() * training["step_s_median"].get<double>() / 2.563;
+  if (!run.logs.front().setups.empty()) in.bucket_bytes = run.logs.front().setups.back().bucket_bytes;
+  place(in, run);
+  const double contention = scaling::cpu_contention(in);
+  in.forward_s /= contention;
+  in.backward_s /= contention;
+  in.optim_s /= contention;
+  in.jitter_s /= contention;
   return in;
 }
 
@@ -95,10 +108,7 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
         if (modelled) {
           scaling::Inputs here = in;  // this point's network and node
           here.intra = link_for(links, ranks(r));
-          if (const auto& setups = runs[r].logs.front().setups; !setups.empty()) {
-            here.threads_per_rank = static_cast<int>(setups.back().threads);
-            here.ranks_sharing_cores = static_cast<int>(setups.back().local_ranks);
-          }
+          place(here, runs[r]);
           const double predicted = scaling::predict(here, ranks(r), batch(r)).images_per_s;
           point["predicted_images_per_s"] = predicted;
           point["prediction_error"] = ips(r) / predicted - 1;
@@ -109,7 +119,7 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
       // The projection: every rank on cores (or a GPU) of its own, the largest measured network.
       scaling::Inputs projected = in;
       projected.intra = std::max_element(links.begin(), links.end(), [](auto& a, auto& b) { return a.first < b.first; })->second;
-      projected.node_cores = 0;
+      projected.cpus = 0;
       const double one = scaling::predict(projected, 1, in.batch).images_per_s;
       json rows = json::array();
       for (int n : scaling::powers_of_two(kProjectTo)) {
@@ -119,7 +129,7 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
       }
       models.push_back({{"kind", kind}, {"family", name}, {"base_run", runs[base].name}, {"overlap", in.overlap},
                         {"forward_s", in.forward_s}, {"backward_s", in.backward_s}, {"optim_s", in.optim_s}, {"data_s", in.data_s},
-                        {"loader_s", in.loader_s}, {"batch", in.batch}, {"buckets", in.bucket_bytes.size()},
+                        {"loader_s", in.loader_s}, {"jitter_s", in.jitter_s}, {"batch", in.batch}, {"buckets", in.bucket_bytes.size()},
                         {"gradient_bytes", [&] { double b = 0; for (double x : in.bucket_bytes) b += x; return b; }()},
                         {"allreduce_ranks", [&] { std::vector<int> r; for (const auto& l : links) r.push_back(l.first); return r; }()},
                         {"projection", rows}});
@@ -151,12 +161,12 @@ std::string scaling_markdown(const json& summary) {
   }
   for (const auto& m : summary.value("scaling_model", json::array())) {
     md += fmt::format("\n### Projection: {} scaling, {}\n\nFrom {} (per step at batch {}: forward {:.4f} s, backward {:.4f} s, optimizer "
-                      "{:.4f} s, loader {:.4f} s per batch), {} gradient bucket(s) of {:.1f} MB in all, overlap {:.2f}, the network of "
+                      "{:.4f} s, loader {:.4f} s per batch, step jitter {:.4f} s), {} gradient bucket(s) of {:.1f} MB in all, overlap {:.2f}, the network of "
                       "the all-reduce benchmark at {} rank(s), every rank on cores of its own. *hidden*: whether overlap x comm still "
                       "fits behind backward.\n\n| ranks | batch/rank | step s | compute s | comm s | exposed s | images/s | efficiency | "
                       "hidden |\n|---|---|---|---|---|---|---|---|---|\n",
                       m["kind"].get<std::string>(), m["family"].get<std::string>(), m["base_run"].get<std::string>(), m["batch"].get<int>(),
-                      m["forward_s"].get<double>(), m["backward_s"].get<double>(), m["optim_s"].get<double>(), m["loader_s"].get<double>(),
+                      m["forward_s"].get<double>(), m["backward_s"].get<double>(), m["optim_s"].get<double>(), m["loader_s"].get<double>(), m["jitter_s"].get<double>(),
                       m["buckets"].get<int>(), m["gradient_bytes"].get<double>() / 1e6, m["overlap"].get<double>(),
                       m["allreduce_ranks"].back().get<int>());
     for (const auto& p : m["projection"])

@@ -70,7 +70,7 @@ std::string to_line(const EpochRecord& r) {
 std::string to_line(const BaselineRecord& r) { return json{{"event", "baseline"}, {"noisy_val_loss", r.noisy_val_loss}}.dump(); }
 
 std::string to_line(const SetupRecord& r) {
-  return json{{"event", "setup"}, {"ranks", r.ranks}, {"local_ranks", r.local_ranks}, {"threads", r.threads}, {"cpus", r.cpus},
+  return json{{"event", "setup"}, {"ranks", r.ranks}, {"threads", r.threads}, {"cpus", r.cpus}, {"sharing_cpus", r.sharing_cpus},
               {"bucket_bytes", r.bucket_bytes}}
       .dump();
 }
@@ -92,8 +92,8 @@ StepLog parse_step_log(const std::string& text, const std::string& source) {
       else if (event == "epoch") log.epochs.push_back(epoch_from(j));
       else if (event == "baseline") log.baselines.push_back({number(j.at("noisy_val_loss"))});
       else if (event == "setup")
-        log.setups.push_back({j.at("ranks").get<std::int64_t>(), j.at("local_ranks").get<std::int64_t>(), j.at("threads").get<std::int64_t>(),
-                              j.at("cpus").get<std::int64_t>(), j.at("bucket_bytes").get<std::vector<double>>()});
+        log.setups.push_back({j.at("ranks").get<std::int64_t>(), j.at("threads").get<std::int64_t>(), j.at("cpus").get<std::int64_t>(),
+                              j.at("sharing_cpus").get<std::int64_t>(), j.at("bucket_bytes").get<std::vector<double>>()});
       else throw InputError(at_line(source, no, "unknown event '" + event + "'"));
     } catch (const json::exception& e) {
       throw InputError(at_line(source, no, e.what()));

@@ -47,9 +47,10 @@ struct BaselineRecord {
 };
 
 struct SetupRecord {
-  std::int64_t ranks = 0, local_ranks = 0;  // this job's, and on this rank's node
-  std::int64_t threads = 0;                 // this rank's intra-op threads
-  std::int64_t cpus = 0;                    // the CPUs this rank's process may run on
+  std::int64_t ranks = 0;         // this job's
+  std::int64_t threads = 0;       // this rank's intra-op threads
+  std::int64_t cpus = 0;          // the CPUs this rank's process may run on (its affinity mask)
+  std::int64_t sharing_cpus = 0;  // ranks of this node with the same mask, this one included
   std::vector<double> bucket_bytes;         // the gradient buckets, in all-reduce order
 };
 

@@ -5,7 +5,8 @@
 //   compute  = (forward + backward) per image x b x contention      (from a 1-rank run)
 //   comm     = sum over the gradient buckets of the all-reduce cost (alpha-beta, below)
 //   hidden   = min(overlap x comm, backward)   communication hides behind backward, no further
-//   step     = max(data + compute + (comm - hidden) + optimizer, loader time per batch)
+//   wait     = jitter x E[max of N standard normals]   a synchronous step waits for its slowest rank
+//   step     = max(data + compute + (comm - hidden) + optimizer + wait, loader time per batch)
 //
 // The all-reduce of S bytes over n ranks, ring or tree, whichever is cheaper (as NCCL picks):
 //   ring  2(n-1) alpha + 2(n-1)/n S beta(S)         tree  2 ceil(log2 n) alpha + 2 S beta(S)
@@ -14,7 +15,8 @@
 // faster than large ones, so it is interpolated from the sweep rather than taken as one number.
 // Across nodes, hierarchically: the all-reduce inside each node, plus one over the nodes of each
 // rank's 1/ranks_per_node share on its part of the node's network (`inter`: per-rank busbw).
-// Contention models CPU ranks sharing a node's cores (oversubscription); GPUs have none.
+// Contention models CPU ranks that share their CPUs (oversubscription): compute slows by
+// ranks x threads / CPUs where that exceeds 1; GPUs have none.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -47,15 +49,16 @@ struct Inputs {
   std::int64_t batch = 1;
   double forward_s = 0, backward_s = 0, optim_s = 0, data_s = 0;
   double loader_s = 0;  // what the background loader spends on one batch (its ceiling)
+  double jitter_s = 0;  // standard deviation of one rank's step time (from the 1-rank run's spread)
   // The trainer's gradient buckets, bytes each, in all-reduce order.
   std::vector<double> bucket_bytes;
   double overlap = 0;  // measured fraction of the all-reduce hidden behind backward (0: none)
   // The network: `intra` inside a node of ranks_per_node ranks; `inter` between nodes, per rank.
   Link intra, inter;
   int ranks_per_node = 1 << 30;  // default: every rank on one node
-  // CPU ranks: the node's cores, each rank's threads and how many ranks share the node (0: as
-  // many as the network's ranks_per_node allows). 0 cores: no contention (GPUs, own cores).
-  int node_cores = 0, threads_per_rank = 1, ranks_sharing_cores = 0;
+  // CPU ranks: the CPUs a rank may run on, how many ranks share them and each rank's threads.
+  // 0 CPUs: no contention (GPUs; ranks on cores of their own).
+  int cpus = 0, ranks_sharing_cpus = 1, threads_per_rank = 1;
 };
 
 struct Prediction {
@@ -65,6 +68,12 @@ struct Prediction {
   bool comm_hidden = true;  // all of overlap x comm fits behind backward
   bool loader_bound = false;
 };
+
+// E[max of n independent standard normal draws]: 0 for 1, 1/sqrt(pi) for 2, about 3.2 for 1,024.
+double expected_max_of_normals(int n);
+
+// How much slower a rank computes for sharing its CPUs (1: not at all).
+double cpu_contention(const Inputs& in);
 
 // One step on `ranks` ranks with `batch_per_rank` images each.
 Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank);

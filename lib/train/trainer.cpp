@@ -72,6 +72,7 @@ struct Training {
   TrainState state;
   std::ofstream step_log;
   std::int64_t nonfinite_in_a_row = 0;
+  int ranks_sharing_cpus = 1;  // ranks of this node with this rank's affinity mask
 };
 
 // Rank 0's parameters and buffers to every rank (at start and after resume; buffers every step
@@ -149,10 +150,10 @@ bool grads_finite(const std::vector<torch::Tensor>& params) {
 // The CPU threads of this rank (device::thread_budget), with the ranks of a node comparing their
 // affinity masks; LibTorch's intra-op count is set here. Rank 0 logs one line per node with the
 // counts each local rank actually uses. Collective.
-device::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t configured, bool cuda) {
+device::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t configured, bool cuda, int& sharing) {
   const std::string mask = device::affinity_list();
   const auto masks = world.node_all_gather(mask);
-  const auto sharing = static_cast<int>(std::count(masks.begin(), masks.end(), mask));
+  sharing = static_cast<int>(std::count(masks.begin(), masks.end(), mask));
   const auto budget = dist::all_or_none(world, [&] {
     return device::thread_budget(static_cast<int>(configured), std::getenv("OMP_NUM_THREADS"), device::affinity_count(), sharing,
                                  cuda, std::getenv("SLURM_CPUS_PER_TASK"));
@@ -175,7 +176,7 @@ device::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t 
 void set_up_devices(Training& t) {
   t.device = device::choose_device(t.o.device, t.world, /*one_rank_per_device=*/true);
   const bool cuda = t.device.is_cuda();
-  t.o.noise.threads(apply_thread_budget(t.world, t.o.threads, cuda).noise);
+  t.o.noise.threads(apply_thread_budget(t.world, t.o.threads, cuda, t.ranks_sharing_cpus).noise);
   if (cuda) {
     // Fixed input sizes: let cuDNN time its kernels once and keep the fastest, unless the run
     // must repeat bit for bit (then only deterministic algorithms, chosen without timing).
@@ -267,7 +268,7 @@ void resume_or_start(Training& t) {
     t.step_log.open(log_path, std::ios::app);
     if (!t.step_log) throw RuntimeError("cannot write the step log " + log_path.string());
   });
-  rundir::SetupRecord setup{t.world.size(), t.world.local_size(), torch::get_num_threads(), device::affinity_count(), {}};
+  rundir::SetupRecord setup{t.world.size(), torch::get_num_threads(), device::affinity_count(), t.ranks_sharing_cpus, {}};
   for (auto numel : t.reducer->bucket_numels()) setup.bucket_bytes.push_back(static_cast<double>(numel * t.params.front().element_size()));
   t.step_log << rundir::to_line(setup) << "\n";
 }

@@ -119,6 +119,15 @@ TEST_SUITE("rundir") {
     CHECK(log.epochs.at(0).buffer_checksum == 0);
   }
 
+  TEST_CASE("step log: the set-up record (threads, CPUs, gradient buckets) round-trips") {
+    const SetupRecord setup{4, 1, 2, 4, {5242880.0, 1024.0}};
+    const StepLog log = parse_step_log(to_line(setup) + "\n", "log");
+    REQUIRE(log.setups.size() == 1);
+    CHECK(to_line(log.setups[0]) == to_line(setup));
+    CHECK(log.setups[0].sharing_cpus == 4);
+    CHECK(log.setups[0].bucket_bytes == setup.bucket_bytes);
+  }
+
   TEST_CASE("step log: errors name the file and line") {
     CHECK(CXR_ERROR_OF(parse_step_log("{\"event\":\"baseline\",\"noisy_val_loss\":1}\n{\"step\":", "l.jsonl")) == "l.jsonl:2: not a JSON line");
     CHECK(CXR_ERROR_OF(parse_step_log("{\"event\":\"restart\"}", "l.jsonl")) == "l.jsonl:1: unknown event 'restart'");

@@ -42,7 +42,7 @@ report::Run run_of(const std::string& name, int ranks, std::int64_t batch, doubl
   run.config.set("train.batch_size", std::to_string(batch), "test");
   for (int r = 0; r < ranks; ++r) {
     rundir::StepLog log;
-    log.setups.push_back({ranks, ranks, 1, 2, {2e6, 2e6}});
+    log.setups.push_back({ranks, 1, 1, 1, {2e6, 2e6}});  // each rank bound to a core of its own
     for (int k = 1; k <= 20; ++k) {
       rundir::StepRecord s;
       s.step = k;
@@ -76,6 +76,17 @@ TEST_SUITE("scaling") {
     CHECK(CXR_ERROR_OF(scaling::fit_link(bench_of(1, 1e-6, 1e-9))).find("at least 2 ranks") != std::string::npos);
   }
 
+  TEST_CASE("stragglers: the expected maximum of n normal draws") {
+    CHECK(scaling::expected_max_of_normals(1) == 0);
+    CHECK(scaling::expected_max_of_normals(2) == doctest::Approx(1 / std::sqrt(M_PI)).epsilon(1e-4));
+    CHECK(scaling::expected_max_of_normals(4) == doctest::Approx(1.0294).epsilon(1e-3));
+    CHECK(scaling::expected_max_of_normals(1024) == doctest::Approx(3.1956).epsilon(1e-3));
+    scaling::Inputs in = inputs();
+    const double without = scaling::predict(in, 4, 4).step_s;
+    in.jitter_s = 0.01;
+    CHECK(scaling::predict(in, 4, 4).step_s - without == doctest::Approx(0.01 * 1.0294).epsilon(1e-3));
+  }
+
   TEST_CASE("a step predicted by hand: compute, comm, hidden behind backward, contention, the loader") {
     scaling::Inputs in = inputs();
     const scaling::Prediction two = scaling::predict(in, 2, 4);
@@ -86,10 +97,11 @@ TEST_SUITE("scaling") {
     CHECK(two.images_per_s == doctest::Approx(8 / two.step_s));
     CHECK(two.comm_hidden);
     // Four CPU ranks of one thread on a 2-core node: compute and optimizer take twice as long.
-    in.node_cores = 2;
+    in.cpus = 2;
+    in.ranks_sharing_cpus = 4;
     CHECK(scaling::predict(in, 4, 4).compute_s == doctest::Approx(0.6));
     // Strong scaling halves the per-rank batch, and compute with it.
-    in.node_cores = 0;
+    in.cpus = 0;
     CHECK(scaling::predict(in, 2, 2).compute_s == doctest::Approx(0.15));
     // Communication longer than backward stops hiding behind it.
     in.overlap = 1;
