@@ -69,7 +69,7 @@ struct Prediction {
   bool loader_bound = false;
 };
 
-// E[max of n independent standard normal draws]: 0 for 1, 1/sqrt(pi) for 2, about 3.2 for 1,024.
+// E[max of n independent standard normal draws]: 0 for 1, 1/sqrt(pi) for 2, 3.25 for 1,024.
 double expected_max_of_normals(int n);
 
 // How much slower a rank computes for sharing its CPUs (1: not at all).
