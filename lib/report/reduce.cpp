@@ -405,8 +405,13 @@ void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
   std::vector<json> allreduce;
   for (const auto& path : o.allreduce) {
     try {
-      allreduce.push_back(json::parse(read_text_file(path)));
-      scaling::fit_link(allreduce.back());  // refused here, naming the file, rather than deep in the model
+      const json bench = json::parse(read_text_file(path));
+      if (bench.at("ranks").get<int>() < 2) {  // a one-node study of one rank per node has one
+        spdlog::warn("{}: an all-reduce of 1 rank says nothing about the network; not used by the scaling model", path);
+        continue;
+      }
+      scaling::fit_link(bench);  // refused here, naming the file, rather than deep in the model
+      allreduce.push_back(bench);
     } catch (const std::exception& e) {
       throw InputError(path + ": not a usable cxr-bench allreduce --json result (" + e.what() + ")");
     }

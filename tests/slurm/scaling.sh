@@ -2,7 +2,7 @@
 # The admins' scaling study on a real Slurm: 1 and 2 ranks (weak scaling), then one cxr-reduce
 # with the speedup and efficiency table and plot. The points run apart (one after another, whole
 # nodes), with the same threads per rank, beside an all-reduce benchmark, and the table gives
-# median step times after a warm-up with their spread.
+# median step times after a warm-up with their spread, and the scaling model's prediction beside them.
 source "$(dirname "$0")/slurm_common.sh"
 "$preprocess" --input "$CXR_FIXTURE" --output "$CXR_TMP/data" --config "$CXR_TMP/tiny.yaml" 2>/dev/null
 "$home/slurm/scaling-study.sh" --data "$CXR_TMP/data" --out "$CXR_TMP/study" --config "$CXR_TMP/tiny.yaml" --ranks "1 2" \
@@ -17,9 +17,12 @@ assert [r for r, _ in weak] == [1, 2], weak
 assert weak[0][1] == 1.0 and weak[1][1] > 0, weak
 for r in s:
     assert r["step_s_median"] > 0 and r["step_s_spread"] >= 0 and r["warmup_steps"] >= 1, r
-print("weak scaling rows:", weak)
+    # The scaling model (fitted to the 1-rank point and the all-reduce benchmark) beside each point.
+    assert r["predicted_images_per_s"] > 0 and r["prediction_error"] is not None, r
+print("weak scaling rows (ranks, efficiency):", weak, "prediction errors:", [round(r["prediction_error"], 3) for r in s])
 PY
 grep -q "median step s" "$CXR_TMP/study/summary/summary.md" || fail "the scaling table does not give median step times"
+grep -q "### Projection: weak scaling" "$CXR_TMP/study/summary/summary.md" || fail "no projection in the summary"
 # The points ran apart: the 2-rank job started after the 1-rank job had ended.
 python3 - "$CXR_TMP/study/slurm-logs" <<'PY'
 import glob, re, sys
