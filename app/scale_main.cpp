@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   app.add_option("--backward-ms", o.backward_ms, "backward pass per step at --batch, ms")->required()->check(CLI::NonNegativeNumber);
   app.add_option("--optimizer-ms", o.optimizer_ms, "optimizer step, ms")->check(CLI::NonNegativeNumber);
   app.add_option("--loader-ms", o.loader_ms, "what the loader spends on one batch, ms (its ceiling)")->check(CLI::NonNegativeNumber);
+  app.add_option("--jitter-ms", o.jitter_ms, "standard deviation of one rank's step time, ms (stragglers)")->check(CLI::NonNegativeNumber);
   app.add_option("--gradient-mb", o.gradient_mb, "gradient bytes all-reduced per step, MB (fp32: 4 x parameters)")->check(positive);
   app.add_option("--bucket-mb", o.bucket_mb, "train.bucket_mb")->check(positive);
   app.add_option("--gpus-per-node", o.gpus_per_node, "ranks per node")->check(positive);

@@ -118,6 +118,7 @@ Inputs inputs_from(const ProjectionOptions& o) {
   in.backward_s = o.backward_ms / 1e3;
   in.optim_s = o.optimizer_ms / 1e3;
   in.loader_s = o.loader_ms / 1e3;
+  in.jitter_s = o.jitter_ms / 1e3;
   for (double left = o.gradient_mb; left > 1e-9; left -= o.bucket_mb) in.bucket_bytes.push_back(std::min(left, o.bucket_mb) * 1e6);
   in.ranks_per_node = o.gpus_per_node;
   in.intra = link_from_busbw(o.intra_busbw_gb_s, o.intra_alpha_us);

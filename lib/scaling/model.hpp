@@ -89,7 +89,7 @@ namespace cxr::scaling {
 // than from runs. Times per step at `batch` images per rank; links by bus bandwidth and latency.
 struct ProjectionOptions {
   std::int64_t batch = 16;
-  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0, loader_ms = 0;
+  double forward_ms = 0, backward_ms = 0, optimizer_ms = 0, loader_ms = 0, jitter_ms = 0;
   double gradient_mb = 124, bucket_mb = 25;
   int gpus_per_node = 8;
   double intra_busbw_gb_s = 0, intra_alpha_us = 0;  // inside a node (NVLink)
