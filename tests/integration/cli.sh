@@ -7,6 +7,13 @@ for tool in "$preprocess" "$synth"; do
   expect_exit 2 "not expected|--bogus" "$tool" --input x --output "$CXR_TMP/o" --bogus
 done
 expect_exit 2 "--output is required" "$synth" --count 3
+# cxr-scale: the model's projection from stated inputs; the bus bandwidths are required.
+scale="$CXR_BIN/app/cxr-scale"
+"$scale" --help | grep -q "Usage" || fail "cxr-scale --help"
+expect_exit 2 "--intra-busbw is required" "$scale" --forward-ms 8 --backward-ms 16 --inter-busbw 20
+"$scale" --forward-ms 8 --backward-ms 16 --intra-busbw 200 --inter-busbw 22 --gpus-per-node 4 --max-ranks 8 >"$CXR_TMP/scale.md" \
+  || fail "cxr-scale"
+grep -q "^| 8 | 2 |" "$CXR_TMP/scale.md" || { cat "$CXR_TMP/scale.md"; fail "cxr-scale: no row for 8 ranks on 2 nodes"; }
 
 # cxr-train and cxr-inspect (LibTorch builds).
 train="$CXR_BIN/app/cxr-train"

@@ -47,6 +47,9 @@ for name, t in runs.items():
 print("several buckets:", {name: (round(t["overlap"], 2), round(t["busbw_gb_s"], 3)) for name, t in runs.items()}, "(overlap, busbw GB/s)")
 PY
 [ $? -eq 0 ] || fail "the overlap runs' step logs or summary"
+echo '{"ranks": 2, "rows": []}' > "$CXR_TMP/empty-allreduce.json"
+expect_exit 2 "empty-allreduce.json: not a usable cxr-bench allreduce" \
+  "$reduce" --training-only "$CXR_TMP/buckets-true" --out "$CXR_TMP/bad-summary" --no-plots --allreduce "$CXR_TMP/empty-allreduce.json"
 
 # The comparison can fail: one step fewer gives clearly different parameters.
 "$train" "${tiny[@]}" "${steps[@]}" --max-steps 3 --norm group --batch-size 6 --run-dir "$CXR_TMP/group-short" 2>/dev/null
