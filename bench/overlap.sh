@@ -10,20 +10,11 @@
 # all-reduce's time on the wire and its exposed part, overlap = 1 - exposed / wire, busbw. The
 # three runs see the same data and seeds: their parameters must be bit-identical (checked).
 #   bench/overlap.sh [EPOCHS] [REPEATS]     (defaults 5 epochs of 4 steps, 2 repeats)
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 epochs="${1:-5}"
 repeats="${2:-2}"
-build="${CXR_BUILD_DIR:-$root/build}"
-results="$root/bench/results"
-mkdir -p "$results"
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-"$build/app/cxr-synth" --output "$tmp/synth" --count 64 --size 64 2>/dev/null
-"$build/preprocess/cxr-preprocess" --input "$tmp/synth" --output "$tmp/ds" --size 64 2>/dev/null
-
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+synthetic_dataset 64 64 "$tmp/ds"
+machine_line
 echo "# $("$build/app/cxr-train" --version | head -1); mpirun -n 2, U-Net base 32 at 64x64, batch 4 per rank, bucket_mb 5, $epochs epochs"
 declare -A mode=([on]="train.overlap=true" [noprog]="train.overlap=true train.mpi_progress=false" [off]="train.overlap=false")
 runs=()

@@ -5,22 +5,13 @@
 # fits the model to the 1-rank run and the benchmark and prints, next to each measured point,
 # the images/s it predicts and the error. (The points run one after another; nothing else runs.)
 #   bench/scaling_model.sh [STEPS] [RANKS...]      (defaults: 24 steps; 1 2 3 4)
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 steps="${1:-24}"
 shift || true
 ranks=("${@:-1 2 3 4}")
 read -r -a ranks <<<"${ranks[*]}"
-build="${CXR_BUILD_DIR:-$root/build}"
-results="$root/bench/results"
-mkdir -p "$results"
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-"$build/app/cxr-synth" --output "$tmp/synth" --count 256 --size 64 2>/dev/null
-"$build/preprocess/cxr-preprocess" --input "$tmp/synth" --output "$tmp/ds" --size 64 2>/dev/null
-
-echo "# machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%F)"
+synthetic_dataset 256 64 "$tmp/ds"
+machine_line
 echo "# $("$build/app/cxr-train" --version | head -1); U-Net base 32 at 64x64, batch 4 per rank, 1 thread per rank, $steps steps"
 mpirun --oversubscribe -n 2 "$build/bench/cxr-bench" allreduce --backend mpi --max-bytes $((64 << 20)) --json "$results/allreduce-mpi-2-64mb.json" >/dev/null
 runs=()

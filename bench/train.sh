@@ -7,17 +7,10 @@
 #   bench/train.sh [STEPS] [BATCH]        (defaults 3 timed steps, global batch 2)
 # Environment: CXR_BUILD_DIR (default build/), CXR_BENCH_PYTHON (a Python with torch; default:
 # build-torch-wheel/venv/bin/python, the CI's wheel venv).
-set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 steps="${1:-3}"
 batch="${2:-2}"
-build="${CXR_BUILD_DIR:-$root/build}"
 py="${CXR_BENCH_PYTHON:-$root/build-torch-wheel/venv/bin/python}"
-results="$root/bench/results"
-mkdir -p "$results"
-if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 sample="$root/../shared/data/nih-sample"
 if [ -d "$sample" ]; then src="$sample"; else src="$tmp/synth"; "$build/app/cxr-synth" --output "$src" --count 80 --size 256 2>/dev/null; fi
 "$build/preprocess/cxr-preprocess" --input "$src" --output "$tmp/ds" --size 256 2>/dev/null

@@ -77,7 +77,7 @@ done
 deps=$(IFS=:; echo "${jobs[*]}")
 # The benchmarks' JSON files are matched when the reduce job runs (they do not exist yet): with
 # them cxr-reduce puts the scaling model's prediction next to each point (docs/SCALING.md).
-reduce=$(CXR_RUNS="${runs[*]}" CXR_SUMMARY="$out/summary" CXR_REDUCE_ARGS="--training-only --allreduce $out/allreduce-*nodes.json" \
+reduce=$(CXR_RUNS="${runs[*]}" CXR_SUMMARY="$out/summary" CXR_REDUCE_ARGS="--training-only" CXR_ALLREDUCE="$out/allreduce-*nodes.json" \
          sbatch "${common[@]}" --ntasks 1 --dependency "afterok:$deps" -o "$out/slurm-logs/reduce-%j.out" "$home/slurm/reduce.sbatch")
 echo "reduce: job $reduce -> $out/summary/summary.md"
 if [ "$wait" -eq 1 ]; then

@@ -118,7 +118,8 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
       if (!modelled) continue;
       // The projection: every rank on cores (or a GPU) of its own, the largest measured network.
       scaling::Inputs projected = in;
-      projected.intra = std::max_element(links.begin(), links.end(), [](auto& a, auto& b) { return a.first < b.first; })->second;
+      const auto widest = std::max_element(links.begin(), links.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      projected.intra = widest->second;
       projected.cpus = 0;
       const double one = scaling::predict(projected, 1, in.batch).images_per_s;
       json rows = json::array();
@@ -131,7 +132,7 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
                         {"forward_s", in.forward_s}, {"backward_s", in.backward_s}, {"optim_s", in.optim_s}, {"data_s", in.data_s},
                         {"loader_s", in.loader_s}, {"jitter_s", in.jitter_s}, {"batch", in.batch}, {"buckets", in.bucket_bytes.size()},
                         {"gradient_bytes", [&] { double b = 0; for (double x : in.bucket_bytes) b += x; return b; }()},
-                        {"allreduce_ranks", [&] { std::vector<int> r; for (const auto& l : links) r.push_back(l.first); return r; }()},
+                        {"projection_allreduce_ranks", widest->first},
                         {"projection", rows}});
     }
   };
@@ -168,7 +169,7 @@ std::string scaling_markdown(const json& summary) {
                       m["kind"].get<std::string>(), m["family"].get<std::string>(), m["base_run"].get<std::string>(), m["batch"].get<int>(),
                       m["forward_s"].get<double>(), m["backward_s"].get<double>(), m["optim_s"].get<double>(), m["loader_s"].get<double>(), m["jitter_s"].get<double>(),
                       m["buckets"].get<int>(), m["gradient_bytes"].get<double>() / 1e6, m["overlap"].get<double>(),
-                      m["allreduce_ranks"].back().get<int>());
+                      m["projection_allreduce_ranks"].get<int>());
     for (const auto& p : m["projection"])
       md += fmt::format("| {} | {} | {:.4f} | {:.4f} | {:.4f} | {:.4f} | {:.1f} | {:.2f} | {}{} |\n", p["ranks"].get<int>(),
                         p["batch_per_rank"].get<int>(), p["step_s"].get<double>(), p["compute_s"].get<double>(), p["comm_s"].get<double>(),

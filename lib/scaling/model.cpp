@@ -119,7 +119,9 @@ Inputs inputs_from(const ProjectionOptions& o) {
   in.optim_s = o.optimizer_ms / 1e3;
   in.loader_s = o.loader_ms / 1e3;
   in.jitter_s = o.jitter_ms / 1e3;
-  for (double left = o.gradient_mb; left > 1e-9; left -= o.bucket_mb) in.bucket_bytes.push_back(std::min(left, o.bucket_mb) * 1e6);
+  // Buckets as the trainer lays them out: train.bucket_mb is in MiB.
+  const double bucket = o.bucket_mb * 1024 * 1024;
+  for (double left = o.gradient_mb * 1e6; left > 0.5; left -= bucket) in.bucket_bytes.push_back(std::min(left, bucket));
   in.ranks_per_node = o.gpus_per_node;
   in.intra = link_from_busbw(o.intra_busbw_gb_s, o.intra_alpha_us);
   // Each rank carries 1/gpus_per_node of every message across nodes on its share of the NICs.
@@ -128,23 +130,26 @@ Inputs inputs_from(const ProjectionOptions& o) {
   return in;
 }
 
-nlohmann::json projection_json(const Inputs& in, int max_ranks) {
+nlohmann::json projection_json(const Inputs& in, int max_ranks, std::int64_t global_batch) {
   nlohmann::json rows = nlohmann::json::array();
-  const double one = predict(in, 1, in.batch).images_per_s;
+  const double one = predict(in, 1, global_batch > 0 ? global_batch : in.batch).images_per_s;
   for (int n : powers_of_two(max_ranks)) {
-    const Prediction p = predict(in, n, in.batch);
-    rows.push_back({{"ranks", n}, {"nodes", (n + in.ranks_per_node - 1) / in.ranks_per_node}, {"step_s", p.step_s},
+    const std::int64_t per_rank = global_batch > 0 ? global_batch / n : in.batch;
+    if (per_rank < 1) break;
+    const Prediction p = predict(in, n, per_rank);
+    rows.push_back({{"ranks", n}, {"batch_per_rank", per_rank}, {"nodes", (n + in.ranks_per_node - 1) / in.ranks_per_node}, {"step_s", p.step_s},
                     {"compute_s", p.compute_s}, {"comm_s", p.comm_s}, {"exposed_s", p.exposed_s}, {"images_per_s", p.images_per_s},
                     {"efficiency", p.images_per_s / (one * n)}, {"comm_hidden", p.comm_hidden}, {"loader_bound", p.loader_bound}});
   }
   return rows;
 }
 
-std::string projection_markdown(const Inputs& in, int max_ranks) {
-  std::string md = "| ranks | nodes | step ms | compute ms | all-reduce ms | exposed ms | images/s | efficiency | hidden |\n"
-                   "|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& r : projection_json(in, max_ranks))
-    md += fmt::format("| {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.2f} | {} |\n", r["ranks"].get<int>(), r["nodes"].get<int>(),
+std::string projection_markdown(const Inputs& in, int max_ranks, std::int64_t global_batch) {
+  std::string md = "| ranks | nodes | batch/rank | step ms | compute ms | all-reduce ms | exposed ms | images/s | efficiency | hidden |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : projection_json(in, max_ranks, global_batch))
+    md += fmt::format("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.2f} | {} |\n", r["ranks"].get<int>(), r["nodes"].get<int>(),
+                      r["batch_per_rank"].get<std::int64_t>(),
                       1e3 * r["step_s"].get<double>(), 1e3 * r["compute_s"].get<double>(), 1e3 * r["comm_s"].get<double>(),
                       1e3 * r["exposed_s"].get<double>(), r["images_per_s"].get<double>(), r["efficiency"].get<double>(),
                       r["comm_hidden"].get<bool>() ? "yes" : "**no**");

@@ -15,8 +15,8 @@
 // faster than large ones, so it is interpolated from the sweep rather than taken as one number.
 // Across nodes, hierarchically: the all-reduce inside each node, plus one over the nodes of each
 // rank's 1/ranks_per_node share on its part of the node's network (`inter`: per-rank busbw).
-// Contention models CPU ranks that share their CPUs (oversubscription): compute slows by
-// ranks x threads / CPUs where that exceeds 1; GPUs have none.
+// Contention models CPU ranks that share their CPUs (oversubscription): compute, the optimizer
+// and the step jitter slow by ranks x threads / CPUs where that exceeds 1; GPUs have none.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -90,16 +90,19 @@ namespace cxr::scaling {
 struct ProjectionOptions {
   std::int64_t batch = 16;
   double forward_ms = 0, backward_ms = 0, optimizer_ms = 0, loader_ms = 0, jitter_ms = 0;
-  double gradient_mb = 124, bucket_mb = 25;
+  double gradient_mb = 124;  // MB (1e6 bytes)
+  double bucket_mb = 25;     // MiB, as train.bucket_mb
   int gpus_per_node = 8;
   double intra_busbw_gb_s = 0, intra_alpha_us = 0;  // inside a node (NVLink)
   double inter_busbw_gb_s = 0, inter_alpha_us = 0;  // a node's whole network bandwidth (all its NICs)
   double overlap = 0;
   int max_ranks = 1024;
+  std::int64_t global_batch = 0;  // > 0: also strong scaling, this many images per step over all ranks
 };
 Inputs inputs_from(const ProjectionOptions& o);
-// The weak (batch per rank fixed) projection as a Markdown table, and its rows as JSON.
-std::string projection_markdown(const Inputs& in, int max_ranks);
-nlohmann::json projection_json(const Inputs& in, int max_ranks);
+// The projection as a Markdown table, and its rows as JSON: weak scaling (in.batch per rank)
+// or, with global_batch > 0, strong scaling (global_batch / ranks per rank, while that is >= 1).
+std::string projection_markdown(const Inputs& in, int max_ranks, std::int64_t global_batch = 0);
+nlohmann::json projection_json(const Inputs& in, int max_ranks, std::int64_t global_batch = 0);
 
 }  // namespace cxr::scaling

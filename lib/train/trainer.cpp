@@ -61,9 +61,9 @@ struct Training {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::unique_ptr<LossScaler> scaler;
   std::unique_ptr<DataParallel> replicas;
+  std::unique_ptr<dist::Timeline> timeline;         // the step's clock (host or CUDA events); outlives the reducer, which marks it
+  std::optional<dist::Timeline::Mark> forward_done;  // this step's end of forward
   std::unique_ptr<dist::GradientReducer> reducer;
-  std::unique_ptr<dist::Timeline> timeline;                // the step's clock: the device's (host or CUDA events)
-  std::optional<dist::Timeline::Mark> forward_done;         // this step's end of forward
   std::vector<torch::Tensor> params;
   std::unique_ptr<loader::Dataset> train_data, val_data;
   std::unique_ptr<loader::DistributedSampler> sampler;

@@ -13,7 +13,11 @@ scale="$CXR_BIN/app/cxr-scale"
 expect_exit 2 "--intra-busbw is required" "$scale" --forward-ms 8 --backward-ms 16 --inter-busbw 20
 "$scale" --forward-ms 8 --backward-ms 16 --intra-busbw 200 --inter-busbw 22 --gpus-per-node 4 --max-ranks 8 >"$CXR_TMP/scale.md" \
   || fail "cxr-scale"
-grep -q "^| 8 | 2 |" "$CXR_TMP/scale.md" || { cat "$CXR_TMP/scale.md"; fail "cxr-scale: no row for 8 ranks on 2 nodes"; }
+grep -q "^| 8 | 2 | 16 |" "$CXR_TMP/scale.md" || { cat "$CXR_TMP/scale.md"; fail "cxr-scale: no row for 8 ranks on 2 nodes"; }
+"$scale" --forward-ms 8 --backward-ms 16 --intra-busbw 200 --inter-busbw 22 --global-batch 4 | sed -n '/^Strong/,$p' >"$CXR_TMP/scale.md" \
+  || fail "cxr-scale strong"
+grep -q "^| 4 | 1 | 1 |" "$CXR_TMP/scale.md" && ! grep -q "^| 8 | " "$CXR_TMP/scale.md" \
+  || { cat "$CXR_TMP/scale.md"; fail "cxr-scale --global-batch 4: expected rows up to 4 ranks of 1 image"; }
 
 # cxr-train and cxr-inspect (LibTorch builds).
 train="$CXR_BIN/app/cxr-train"

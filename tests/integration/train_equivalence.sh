@@ -39,8 +39,14 @@ tmp, values = sys.argv[1], int(sys.argv[2])
 for ov in ("true", "false"):
     steps = [s for s in map(json.loads, open(f"{tmp}/buckets-{ov}/logs/rank-00000.jsonl")) if "step" in s]
     assert all(s["comm_bytes"] == 4 * values for s in steps), f"overlap {ov}: comm_bytes {steps[0]['comm_bytes']}, expected {4 * values}"
-    assert all(s["comm_wire_s"] > 0 and s["comm_exposed_s"] >= 0 for s in steps), f"overlap {ov}: no wire time logged"
-    assert all(abs(s["compute_s"] - s["forward_s"] - s["backward_s"]) < 1e-9 for s in steps)
+    assert all(s["comm_wire_s"] > 0 for s in steps), f"overlap {ov}: no wire time logged"
+    # Overlap off: every bucket starts after backward, so its time on the wire lies inside the
+    # exposed span. Overlap on: buckets start during backward, so the wire time reaches before it.
+    wire, exposed = sum(s["comm_wire_s"] for s in steps), sum(s["comm_exposed_s"] for s in steps)
+    if ov == "false":
+        assert all(s["comm_wire_s"] <= s["comm_exposed_s"] for s in steps), f"overlap off, yet wire > exposed: {steps}"
+    else:
+        assert wire > exposed, f"overlap on, yet no bucket went out during backward: wire {wire}, exposed {exposed}"
 runs = {r["run"]: r["training"] for r in json.load(open(f"{tmp}/buckets-summary/summary.json"))["runs"]}
 for name, t in runs.items():
     assert 0 <= t["overlap"] <= 1 and t["busbw_gb_s"] > 0, f"{name}: overlap {t['overlap']}, busbw {t['busbw_gb_s']}"

@@ -159,7 +159,8 @@ TEST_SUITE("scaling") {
     o.intra_busbw_gb_s = 300;
     o.inter_busbw_gb_s = 200;
     const scaling::Inputs in = scaling::inputs_from(o);
-    CHECK(in.bucket_bytes == std::vector<double>{25e6, 25e6, 25e6, 25e6, 24e6});
+    const double mib25 = 25 * 1048576.0;  // train.bucket_mb counts MiB
+    CHECK(in.bucket_bytes == std::vector<double>{mib25, mib25, mib25, mib25, 124e6 - 4 * mib25});
     CHECK(in.inter.beta_at(1e6) == doctest::Approx(8 / 200e9));
     const json rows = scaling::projection_json(in, 1024);
     CHECK(rows.size() == 11);
