@@ -5,6 +5,7 @@
 # fits the model to the 1-rank run and the benchmark and prints, next to each measured point,
 # the images/s it predicts and the error. (The points run one after another; nothing else runs.)
 #   bench/scaling_model.sh [STEPS] [RANKS...]      (defaults: 24 steps; 1 2 3 4)
+# Writes bench/results/scaling-model-cpu${CXR_RESULT_TAG}.json.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 steps="${1:-24}"
 shift || true
@@ -22,7 +23,7 @@ for n in "${ranks[@]}"; do
   runs+=("$tmp/ranks-$n")
 done
 "$build/app/cxr-reduce" --training-only --no-plots "${runs[@]}" --allreduce "$results/allreduce-mpi-2-64mb.json" --out "$tmp/summary" 2>/dev/null
-python3 - "$tmp/summary/summary.json" "$results/scaling-model-cpu.json" <<'PY'
+python3 - "$tmp/summary/summary.json" "$results/scaling-model-cpu${CXR_RESULT_TAG:-}.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 json.dump({"points": s["scaling"], "model": s["scaling_model"]}, open(sys.argv[2], "w"), indent=2)
