@@ -14,6 +14,8 @@
 
 #include "common/error.hpp"
 #include "common/test_hooks.hpp"
+#include "noise/export_noise.hpp"
+#include "random/keyed.hpp"
 #include "shards/manifest.hpp"
 #include "common/files.hpp"
 #include "common/progress.hpp"
@@ -39,6 +41,11 @@ PlanOptions plan_options_from(const JobOptions& o) {
   s.split.image_train_fraction = c.get_float("split.image_train_fraction");
   s.split.image_val_fraction = c.get_float("split.image_val_fraction");
   s.split.seed = static_cast<std::uint64_t>(c.get_int("seed"));
+  s.obfuscate_copies = o.obfuscate;
+  s.noise_mean = c.get_float("noise.mean");
+  s.noise_sigma = c.get_float("noise.sigma");
+  if (o.obfuscate > 0 && !c.get_bool("noise.clip"))
+    throw InputError("--obfuscate stores noisy images in [0, 1]: noise.clip must be true");
   if (s.split.image_train_fraction + s.split.image_val_fraction > 1.0)
     throw InputError("split.image_train_fraction + split.image_val_fraction must not exceed 1");
   resolve_inputs(s, c.get_string("input.metadata"), c.get_string("input.train_val_list"), c.get_string("input.test_list"));
@@ -77,7 +84,8 @@ struct ShardResult {
 };
 
 // Writes one shard (or keeps a complete one). Throws RuntimeError on I/O failure.
-ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const JobOptions& o, Progress& progress) {
+ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const JobOptions& o, const noise::ExportKey& key,
+                        Progress& progress) {
   const fs::path final_path = fs::path(o.output) / shard.file;
   fs::create_directories(final_path.parent_path());
   ShardResult result;
@@ -89,7 +97,9 @@ ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const J
   } else {
     const fs::path tmp = temporary_path_for(final_path);
     try {
-      shards::ShardWriter writer(tmp.string(), {shard.split, s.image_size, shard.images.size(), s.gzip_level, shard.digest});
+      const int copies = obfuscated_split(s, shard.split) ? s.obfuscate_copies : 0;
+      shards::ShardWriter writer(tmp.string(), {shard.split, s.image_size, shard.images.size(), s.gzip_level, shard.digest, copies});
+      std::vector<std::uint16_t> noisy(static_cast<std::size_t>(copies) * s.image_size * s.image_size);
       // Test hook: slows each image so a test can kill the job mid-run at a known point.
       const int delay_ms = test_hooks().image_delay_ms;
       for (const auto& img : shard.images) {
@@ -97,7 +107,13 @@ ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const J
         try {
           const image::Gray8 decoded = image::read_png(img.path);
           const image::Gray8 small = image::resize_bicubic(decoded, s.image_size, s.image_size);
-          writer.append(small.pixels.data(), img.sample);
+          if (copies == 0) {
+            writer.append(small.pixels.data(), img.sample);
+          } else {  // the clean pixels never reach the file
+            noise::obfuscated_copies(small.pixels.data(), small.pixels.size(), key, rng::image_id(img.sample.image), copies,
+                                     {s.noise_mean, s.noise_sigma}, noisy.data());
+            writer.append_noisy(noisy.data(), img.sample);
+          }
           ++result.decoded;
         } catch (const image::DecodeError& e) {
           writer.add_skipped(img.sample.image, std::string("cannot decode ") + img.path + ": " + e.what());
@@ -142,6 +158,16 @@ std::string utc_now() {
   return buf;
 }
 
+// What the manifest says about an obfuscated export.
+json obfuscation_record(const PlanOptions& s) {
+  return {{"obfuscated_splits", {"train", "val"}},
+          {"clean_splits", {"test"}},
+          {"copies", s.obfuscate_copies},
+          {"noise", {{"mean", s.noise_mean}, {"sigma", s.noise_sigma}, {"clip", {0.0, 1.0}}}},
+          {"storage", "uint16: noisy value x 65535 (not re-quantised to 8 bits; 0 and 1 exact)"},
+          {"key", "256 bits per writing rank, fresh from the OS, never stored: nobody can regenerate the noise"}};
+}
+
 // Rank 0: the manifest from every rank's shard records.
 shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std::vector<json>& records, const json& per_rank,
                                 double plan_s, double write_s) {
@@ -162,6 +188,7 @@ shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std
     for (const auto& k : r["skipped"]) skipped.push_back(k);
   }
   for (auto& [name, s] : m.splits) s.patients = patients[name].size();
+  const PlanOptions options = plan_options_from(o);
   std::sort(skipped.begin(), skipped.end(), [](const json& a, const json& b) { return a["image"] < b["image"]; });
   m.details = {{"format_version", shards::kFormatVersion},
                {"tool", version_string()},
@@ -185,6 +212,7 @@ shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std
                  {"decoded", decoded},
                  {"images_per_s", write_s > 0 ? static_cast<double>(decoded) / write_s : 0.0},
                  {"per_rank", per_rank}}}};
+  if (options.obfuscate_copies > 0) m.details["obfuscation"] = obfuscation_record(options);
   return m;
 }
 
@@ -272,8 +300,10 @@ int run(dist::World& world, const JobOptions& o) {
   const double t_write = MPI_Wtime();
   std::size_t decoded = 0;
   try {
+    // An export's key: this rank's own, fresh from the OS, in memory only (noise/export_noise.hpp).
+    const noise::ExportKey key = o.obfuscate > 0 ? noise::fresh_export_key() : noise::ExportKey{};
     for (const PlannedShard* sh : mine) {
-      ShardResult r = write_shard(*sh, options, o, progress);
+      ShardResult r = write_shard(*sh, options, o, key, progress);
       decoded += r.decoded;
       my_records.push_back(std::move(r.record));
     }

@@ -12,6 +12,7 @@ struct JobOptions {
   std::string input;    // ChestX-ray14 root
   std::string output;   // dataset directory
   bool force = false;   // redo every shard even if a complete one is there
+  int obfuscate = 0;    // > 0: an obfuscated export of this many noisy copies per image (train, val)
   const config::Config* config = nullptr;
 };
 

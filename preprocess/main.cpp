@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
     app.add_option("--seed", seed, "seed for the validation split (seed, default 0)");
     app.add_option("--limit", limit, "process at most N images (preprocess.limit, default all)");
     app.add_flag("--force", options.force, "rebuild every shard, even complete ones, and replace another run's dataset");
+    app.add_option("--obfuscate", options.obfuscate,
+                   "an obfuscated export: train and val shards hold K noisy copies per image (noise.mean, noise.sigma), no "
+                   "clean pixels, drawn from a key that is never stored; test stays clean")
+        ->check(CLI::Range(1, 64));
     app.add_option("overrides", overrides, "config overrides, key.sub=value");
     if (auto code = cxr::dist::parse_command_line(world, app, argc, argv)) return *code;
 

@@ -61,6 +61,8 @@ void resolve_inputs(PlanOptions& s, const std::string& metadata, const std::stri
   s.test_list = !test.empty() ? given(test, "input.test_list") : pick_existing(root, {"test_list.txt"}, "the split list");
 }
 
+bool obfuscated_split(const PlanOptions& s, const std::string& split) { return s.obfuscate_copies > 0 && split != "test"; }
+
 Plan make_plan(const PlanOptions& s) {
   Plan plan;
   const nih::Metadata meta = nih::read_metadata(s.metadata);
@@ -125,6 +127,8 @@ Plan make_plan(const PlanOptions& s) {
       shard.images.assign(images.begin() + static_cast<std::ptrdiff_t>(first), images.begin() + static_cast<std::ptrdiff_t>(last));
       std::string key = fmt::format("format={} size={} gzip={} split={}\n", shards::kFormatVersion, s.image_size,
                                     s.gzip_level, split);
+      if (obfuscated_split(s, split))  // (clean shards keep the digest they always had)
+        key += fmt::format("obfuscated copies={} mean={} sigma={}\n", s.obfuscate_copies, s.noise_mean, s.noise_sigma);
       for (const auto& img : shard.images) {
         const auto& x = img.sample;
         key += fmt::format("{} {} {} {} {} {} {} {}\n", x.image, img.bytes, x.patient_id, x.labels, x.view, x.sex, x.age,

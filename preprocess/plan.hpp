@@ -21,7 +21,14 @@ struct PlanOptions {
   long long limit = 0;
   int gzip_level = 1;
   nih::SplitOptions split;
+  // --obfuscate K: train and val shards hold K noisy copies of each image (noise mean, sigma),
+  // no clean pixels; the test split stays clean (it is evaluated where the clean images are).
+  int obfuscate_copies = 0;
+  double noise_mean = 0.1, noise_sigma = 0.1;
 };
+
+// Whether `split`'s shards are obfuscated under these options.
+bool obfuscated_split(const PlanOptions& s, const std::string& split);
 
 struct PlannedImage {
   std::string path;             // PNG on disk

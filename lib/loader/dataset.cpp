@@ -32,8 +32,9 @@ Dataset::Dataset(const std::string& dir, const std::string& split) {
     if (reader->info().plan_digest != sh.digest)
       throw InputError(path + " does not belong to " + manifest_path +
                        " (its digest differs: a later cxr-preprocess run replaced it); rerun cxr-preprocess");
-    if (image_size_ == 0) image_size_ = reader->info().image_size;
+    if (shards_.empty()) image_size_ = reader->info().image_size, copies_ = reader->info().copies;
     if (reader->info().image_size != image_size_) throw InputError(path + ": image size differs from the other shards");
+    if (reader->info().copies != copies_) throw InputError(path + ": obfuscated and clean shards mixed in one split");
     for (std::size_t row = 0; row < reader->info().count; ++row) {
       index_.emplace_back(shards_.size(), row);
       ids_.push_back(noise::image_id(reader->info().samples[row].image));
@@ -41,6 +42,7 @@ Dataset::Dataset(const std::string& dir, const std::string& split) {
     shards_.push_back(std::move(reader));
   }
   if (index_.empty()) throw InputError(manifest_path + ": the '" + split + "' split has no images");
+  where_ = dir + " split '" + split + "'";
 }
 
 const shards::Sample& Dataset::sample(std::size_t i) const {
@@ -49,6 +51,8 @@ const shards::Sample& Dataset::sample(std::size_t i) const {
 }
 
 void Dataset::read(std::size_t i, std::uint8_t* out) const {
+  if (copies_ > 0)
+    throw InputError(where_ + " is an obfuscated export (" + std::to_string(copies_) + " noisy copies per image, no clean pixels)");
   const auto& [shard, row] = index_.at(i);
   std::lock_guard<std::mutex> lock(hdf5_mutex());
   shards_[shard]->read_image(row, out);

@@ -25,12 +25,16 @@ class Dataset {
   int image_size() const { return image_size_; }
   const shards::Sample& sample(std::size_t i) const;
   std::uint64_t id(std::size_t i) const { return ids_[i]; }
+  // > 0: the split is an obfuscated export (cxr-preprocess --obfuscate) of this many noisy
+  // copies per image and holds no clean image: read() refuses it.
+  int noisy_copies() const { return copies_; }
   void read(std::size_t i, std::uint8_t* out) const;  // image_size^2 bytes
   // Images `indices` as a float tensor [N, 1, S, S] in [0, 1].
   torch::Tensor read_batch(const std::vector<std::size_t>& indices) const;
 
  private:
-  int image_size_ = 0;
+  int image_size_ = 0, copies_ = 0;
+  std::string where_;  // "DIR split 'S'", for errors
   std::vector<std::unique_ptr<shards::ShardReader>> shards_;
   std::vector<std::pair<std::size_t, std::size_t>> index_;  // (shard, row)
   std::vector<std::uint64_t> ids_;

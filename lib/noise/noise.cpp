@@ -8,11 +8,7 @@
 
 namespace cxr::noise {
 
-std::uint64_t image_id(const std::string& name) {
-  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across platforms and runs
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
+std::uint64_t image_id(const std::string& name) { return rng::image_id(name); }
 
 torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint64_t>& ids, std::int64_t epoch,
                         const NoiseOptions& o) {

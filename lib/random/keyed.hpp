@@ -10,6 +10,7 @@
 // and a counter; its outputs pass BigCrush as a stream.
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace cxr::rng {
 
@@ -22,6 +23,13 @@ enum class Purpose : std::uint64_t {
   Synthetic = 5,
   BaselineTuning = 6,  // cxr-eval's filter tuning: noise apart from the noise methods are scored on
 };
+
+// A stable 64-bit id of an image from its name (FNV-1a: the same on every platform and run).
+inline std::uint64_t image_id(const std::string& name) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
 
 constexpr std::uint64_t mix64(std::uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

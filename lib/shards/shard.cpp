@@ -188,32 +188,48 @@ ShardWriter::ShardWriter(const std::string& path, const WriterOptions& options)
   h_->file = Id(checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT), "cannot create " + path),
                 H5Fclose);
 
-  const auto s = static_cast<hsize_t>(options.image_size);
-  const hsize_t dims[3] = {options.capacity, s, s};
-  const hsize_t maxdims[3] = {H5S_UNLIMITED, s, s};
-  const hsize_t chunk[3] = {1, s, s};  // one image per chunk: random access reads one chunk
-  Id space(H5Screate_simple(3, dims, maxdims), H5Sclose);
+  // One image (with all its copies) per chunk: random access reads one chunk.
+  const auto s = static_cast<hsize_t>(options.image_size), k = static_cast<hsize_t>(options.copies);
+  const bool noisy = options.copies > 0;
+  const int rank = noisy ? 4 : 3;
+  const hsize_t dims3[3] = {options.capacity, s, s}, max3[3] = {H5S_UNLIMITED, s, s}, chunk3[3] = {1, s, s};
+  const hsize_t dims4[4] = {options.capacity, k, s, s}, max4[4] = {H5S_UNLIMITED, k, s, s}, chunk4[4] = {1, k, s, s};
+  Id space(H5Screate_simple(rank, noisy ? dims4 : dims3, noisy ? max4 : max3), H5Sclose);
   Id dcpl = untimed_dcpl();
-  H5Pset_chunk(dcpl.get(), 3, chunk);
+  H5Pset_chunk(dcpl.get(), rank, noisy ? chunk4 : chunk3);
   if (options.gzip_level > 0) H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.gzip_level));
   H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
-  h_->images = Id(checked(H5Dcreate2(h_->file.get(), "images", H5T_STD_U8LE, space.get(), H5P_DEFAULT, dcpl.get(),
-                                     H5P_DEFAULT),
-                          "create dataset images in " + path),
+  const char* name = noisy ? "noisy" : "images";
+  h_->images = Id(checked(H5Dcreate2(h_->file.get(), name, noisy ? H5T_STD_U16LE : H5T_STD_U8LE, space.get(), H5P_DEFAULT,
+                                     dcpl.get(), H5P_DEFAULT),
+                          std::string("create dataset ") + name + " in " + path),
                   H5Dclose);
 }
 
 ShardWriter::~ShardWriter() = default;
 
 void ShardWriter::append(const std::uint8_t* pixels, const Sample& sample) {
+  if (options_.copies > 0) throw std::logic_error("ShardWriter: an obfuscated shard takes noisy copies only");
+  write_row(pixels, H5T_NATIVE_UINT8, sample);
+}
+
+void ShardWriter::append_noisy(const std::uint16_t* copies, const Sample& sample) {
+  if (options_.copies == 0) throw std::logic_error("ShardWriter: a clean shard takes images only");
+  write_row(copies, H5T_NATIVE_UINT16, sample);
+}
+
+// Row `count()` of the pixel dataset: [1, S, S] images or [1, K, S, S] noisy copies.
+void ShardWriter::write_row(const void* values, std::int64_t mem_type, const Sample& sample) {
   if (samples_.size() >= options_.capacity) throw std::logic_error("ShardWriter: more images than its capacity");
   const auto s = static_cast<hsize_t>(options_.image_size);
-  const hsize_t start[3] = {samples_.size(), 0, 0};
-  const hsize_t count[3] = {1, s, s};
+  const bool noisy = options_.copies > 0;
+  const hsize_t start[4] = {samples_.size(), 0, 0, 0};
+  const hsize_t count[4] = {1, noisy ? static_cast<hsize_t>(options_.copies) : s, s, s};
+  const int rank = noisy ? 4 : 3;
   Id file_space(H5Dget_space(h_->images.get()), H5Sclose);
   H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-  Id mem_space(H5Screate_simple(3, count, nullptr), H5Sclose);
-  checked(H5Dwrite(h_->images.get(), H5T_NATIVE_UINT8, mem_space.get(), file_space.get(), H5P_DEFAULT, pixels),
+  Id mem_space(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  checked(H5Dwrite(h_->images.get(), mem_type, mem_space.get(), file_space.get(), H5P_DEFAULT, values),
           "write image " + sample.image + " to " + h_->path, 0);
   samples_.push_back(sample);
 }
@@ -227,8 +243,8 @@ void ShardWriter::close() {
   if (!h_->file.valid()) return;
   const hid_t f = h_->file.get();
   const auto s = static_cast<hsize_t>(options_.image_size);
-  const hsize_t dims[3] = {samples_.size(), s, s};
-  checked(H5Dset_extent(h_->images.get(), dims), "resize images in " + h_->path, 0);
+  const hsize_t dims3[3] = {samples_.size(), s, s}, dims4[4] = {samples_.size(), static_cast<hsize_t>(options_.copies), s, s};
+  checked(H5Dset_extent(h_->images.get(), options_.copies > 0 ? dims4 : dims3), "resize images in " + h_->path, 0);
 
   std::vector<std::string> names, views, sexes;
   std::vector<std::int64_t> patients;
@@ -260,6 +276,7 @@ void ShardWriter::close() {
   write_string_attr(f, "split", options_.split);
   write_int_attr(f, "image_size", options_.image_size);
   write_string_attr(f, "plan_digest", options_.plan_digest);
+  if (options_.copies > 0) write_int_attr(f, "copies", options_.copies);
 
   h_->images.reset();
   checked(H5Fflush(f, H5F_SCOPE_GLOBAL), "flush " + h_->path, 0);
@@ -283,15 +300,20 @@ ShardReader::ShardReader(const std::string& path) : h_(std::make_unique<Handles>
     info_.split = read_string_attr(f, "split");
     info_.image_size = static_cast<int>(read_int_attr(f, "image_size"));
     info_.plan_digest = read_string_attr(f, "plan_digest");
-    h_->images = Id(checked(H5Dopen2(f, "images", H5P_DEFAULT), "missing dataset 'images'"), H5Dclose);
+    // A clean shard has images [N, S, S]; an obfuscated one noisy [N, K, S, S] and copies = K.
+    info_.copies = H5Aexists(f, "copies") > 0 ? static_cast<int>(read_int_attr(f, "copies")) : 0;
+    const char* name = info_.copies > 0 ? "noisy" : "images";
+    const int rank = info_.copies > 0 ? 4 : 3;
+    h_->images = Id(checked(H5Dopen2(f, name, H5P_DEFAULT), std::string("missing dataset '") + name + "'"), H5Dclose);
     Id space(H5Dget_space(h_->images.get()), H5Sclose);
-    hsize_t dims[3] = {0, 0, 0};
-    if (H5Sget_simple_extent_ndims(space.get()) != 3) throw RuntimeError("'images' is not 3-dimensional");
+    hsize_t dims[4] = {0, 0, 0, 0};
+    if (H5Sget_simple_extent_ndims(space.get()) != rank)
+      throw RuntimeError(std::string("'") + name + "' is not " + std::to_string(rank) + "-dimensional");
     H5Sget_simple_extent_dims(space.get(), dims, nullptr);
     const auto s = static_cast<hsize_t>(info_.image_size);
-    if (dims[1] != s || dims[2] != s)
-      throw RuntimeError("'images' is " + std::to_string(dims[1]) + "x" + std::to_string(dims[2]) +
-                         " but image_size says " + std::to_string(s));
+    if (dims[rank - 2] != s || dims[rank - 1] != s || (rank == 4 && dims[1] != static_cast<hsize_t>(info_.copies)))
+      throw RuntimeError(std::string("'") + name + "' does not hold " + (rank == 4 ? std::to_string(info_.copies) + " copies of " : "") +
+                         std::to_string(s) + "x" + std::to_string(s) + " images, as the attributes say");
     const hsize_t n = dims[0];
     info_.count = n;
     const auto names = read_strings(f, "image_index", n);
@@ -315,6 +337,8 @@ ShardReader::ShardReader(const std::string& path) : h_(std::make_unique<Handles>
 ShardReader::~ShardReader() = default;
 
 void ShardReader::read_images(std::size_t first, std::size_t count, std::uint8_t* out) const {
+  if (info_.copies > 0)
+    throw RuntimeError("shard " + path_ + " is an obfuscated export: it holds noisy copies only, no clean images");
   if (first + count > info_.count)
     throw std::out_of_range("shard " + path_ + ": images " + std::to_string(first) + ".." +
                             std::to_string(first + count) + " out of " + std::to_string(info_.count));
@@ -329,6 +353,18 @@ void ShardReader::read_images(std::size_t first, std::size_t count, std::uint8_t
 }
 
 void ShardReader::read_image(std::size_t index, std::uint8_t* out) const { read_images(index, 1, out); }
+
+void ShardReader::read_noisy(std::size_t index, std::uint16_t* out) const {
+  if (info_.copies == 0) throw RuntimeError("shard " + path_ + " holds clean images, not noisy copies");
+  if (index >= info_.count) throw std::out_of_range("shard " + path_ + ": image " + std::to_string(index) + " out of " + std::to_string(info_.count));
+  const auto s = static_cast<hsize_t>(info_.image_size);
+  const hsize_t start[4] = {index, 0, 0, 0}, dims[4] = {1, static_cast<hsize_t>(info_.copies), s, s};
+  Id file_space(H5Dget_space(h_->images.get()), H5Sclose);
+  H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, dims, nullptr);
+  Id mem_space(H5Screate_simple(4, dims, nullptr), H5Sclose);
+  checked(H5Dread(h_->images.get(), H5T_NATIVE_UINT16, mem_space.get(), file_space.get(), H5P_DEFAULT, out),
+          "read noisy copies from " + path_, 0);
+}
 
 bool shard_is_complete(const std::string& path, const std::string& plan_digest) {
   try {

@@ -2,6 +2,8 @@
 // HDF5 shards: one file per few hundred or thousand images of one split, readable by h5py as is.
 //
 //   images      uint8 [N, H, W], one image per chunk, deflate-compressed (see docs/BENCHMARKS.md)
+//   noisy       uint16 [N, K, H, W] instead of images in an obfuscated export: K noisy copies of
+//               each image, value x 65535 (noise/export_noise.hpp); attribute copies = K
 //   image_index string [N]   "00000001_000.png"
 //   patient_id  int64 [N]
 //   labels      uint16 [N]   bit i = finding i; attribute label_names lists them
@@ -38,6 +40,7 @@ struct WriterOptions {
   std::size_t capacity = 0;    // the most images this shard will hold
   int gzip_level = 1;          // 0 = no compression
   std::string plan_digest;     // identifies the inputs and settings that made this shard
+  int copies = 0;              // > 0: an obfuscated shard of this many noisy copies, no clean images
 };
 
 // Writes one shard. Images go straight to disk as they come; close() writes the per-image
@@ -50,6 +53,7 @@ class ShardWriter {
   ShardWriter& operator=(const ShardWriter&) = delete;
 
   void append(const std::uint8_t* pixels, const Sample& sample);  // image_size^2 bytes
+  void append_noisy(const std::uint16_t* copies, const Sample& sample);  // copies x image_size^2 values
   void add_skipped(const std::string& image, const std::string& reason);
   void close();
   std::size_t count() const { return samples_.size(); }
@@ -60,6 +64,7 @@ class ShardWriter {
   WriterOptions options_;
   std::vector<Sample> samples_;
   std::vector<std::string> skipped_image_, skipped_reason_;
+  void write_row(const void* values, std::int64_t mem_type, const Sample& sample);  // mem_type: an HDF5 hid_t
 };
 
 struct ShardInfo {
@@ -68,6 +73,7 @@ struct ShardInfo {
   int image_size = 0;
   std::string plan_digest;
   std::size_t count = 0;
+  int copies = 0;  // > 0: obfuscated (noisy copies only)
   std::vector<Sample> samples;
   std::vector<std::string> skipped_image, skipped_reason;
 };
@@ -82,8 +88,11 @@ class ShardReader {
   ShardReader& operator=(const ShardReader&) = delete;
 
   const ShardInfo& info() const { return info_; }
+  // Clean images; an obfuscated shard has none (RuntimeError).
   void read_image(std::size_t index, std::uint8_t* out) const;
   void read_images(std::size_t first, std::size_t count, std::uint8_t* out) const;
+  // An obfuscated shard's noisy copies of one image: copies x image_size^2 values.
+  void read_noisy(std::size_t index, std::uint16_t* out) const;
 
  private:
   struct Handles;

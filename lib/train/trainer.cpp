@@ -225,6 +225,10 @@ void open_data(Training& t) {
   dist::all_or_none(t.world, [&] {
     t.train_data = std::make_unique<loader::Dataset>(t.o.data_dir, "train");
     if (t.o.val_every > 0) t.val_data = std::make_unique<loader::Dataset>(t.o.data_dir, "val");
+    if (t.train_data->noisy_copies() > 0)
+      throw InputError(t.o.data_dir + " is an obfuscated export (" + std::to_string(t.train_data->noisy_copies()) +
+                       " noisy copies per image, no clean pixels): supervised training needs clean targets. Train on it "
+                       "without clean images (Noise2Noise, train.target=noisy) once that exists, or preprocess without --obfuscate");
   });
   t.sampler = std::make_unique<loader::DistributedSampler>(t.train_data->size(), static_cast<std::size_t>(t.o.batch), t.world.rank(),
                                                           t.world.size(), static_cast<std::uint64_t>(t.o.seed), true);
