@@ -50,6 +50,8 @@ const Schema& project_schema() {
     s.add({"train.optimizer", Type::String, "adam", {}, {}, {"adam", "sgd"}, "adam (the reference's) or sgd with momentum"});
     s.add({"train.momentum", Type::Float, "0.9", 0.0, 0.999, {}, "sgd: momentum"});
     s.add({"train.weight_decay", Type::Float, "0.0", 0.0, 1.0, {}, "L2 weight decay (added to the gradient)"});
+    s.add({"train.target", Type::String, "clean", {}, {}, {"clean", "noisy"},
+           "clean: supervised; noisy: Noise2Noise, the target another noisy copy (no clean image needed; train.loss=mse)"});
     s.add({"train.loss", Type::String, "l1", {}, {}, {"l1", "mse", "l1_ssim"}, "training loss (the reference: l1)"});
     s.add({"train.ssim_weight", Type::Float, "0.16", 0.0, 1.0, {}, "l1_ssim: weight of (1 - SSIM)"});
     s.add({"train.schedule", Type::String, "constant", {}, {}, {"constant", "cosine", "step"}, "learning-rate schedule after warm-up"});

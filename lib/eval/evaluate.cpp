@@ -37,7 +37,9 @@ struct Evaluation {
   config::Config cfg{config::project_schema()};  // the run's
   std::string checkpoint, data_dir;
   std::vector<double> sigmas;
+  std::vector<std::string> methods;  // --methods, plus model_uncorrected for a Noise2Noise run
   double noise_mean = 0;
+  std::optional<std::pair<double, double>> unbias;  // Noise2Noise: the training noise (mean, sigma) to invert
   std::shared_ptr<models::DenoiserImpl> model;
   train::CheckpointContent content;
   torch::Device device = torch::kCPU;
@@ -109,6 +111,14 @@ void load_model(const dist::World& world, const EvalOptions& o, Evaluation& e) {
     e.content = train::load_checkpoint(e.checkpoint, *e.model, nullptr);
   });
   e.noise_mean = e.cfg.get_float("noise.mean");
+  e.methods = o.methods;
+  // A Noise2Noise model predicts E[clamp(x + n)] of its training noise: "model" is that output
+  // mapped back through the noise model; "model_uncorrected" shows the bias it removes.
+  const bool has_model = std::find(o.methods.begin(), o.methods.end(), "model") != o.methods.end();
+  if (e.cfg.get_string("train.target") == "noisy" && has_model) {
+    e.unbias = std::make_pair(e.noise_mean, e.cfg.get_float("noise.sigma"));
+    e.methods.push_back("model_uncorrected");
+  }
   e.device = device::choose_device(o.device, world, /*one_rank_per_device=*/false);  // no NCCL: ranks may share a GPU
   if (e.device.is_cuda()) {  // full fp32 (no TF32): the same metrics whichever device computes them
     at::globalContext().setAllowTF32CuDNN(false);
@@ -166,9 +176,13 @@ std::vector<rundir::EvalRow> score(const dist::World& world, const EvalOptions& 
       const auto b = loader::read_noisy_batch(*e.data, idx, noise::NoiseOptions().mean(e.noise_mean).sigma(e.sigmas[si]).seed(o.noise_seed), 0);
       const torch::Tensor &clean = b.clean, &noisy = b.noisy;
       torch::Tensor denoised;
-      for (const auto& method : o.methods) {
+      torch::Tensor raw;
+      for (const auto& method : e.methods) {
         torch::Tensor out = noisy;
-        if (method == "model") out = denoised = e.model->forward(noisy.to(e.device)).to(torch::kCPU).clamp(0, 1);
+        if (method == "model" || method == "model_uncorrected")
+          if (!raw.defined()) raw = e.model->forward(noisy.to(e.device)).to(torch::kCPU);
+        if (method == "model") out = denoised = e.unbias ? noise::unbias(raw, e.unbias->first, e.unbias->second) : raw.clamp(0, 1);
+        if (method == "model_uncorrected") out = raw.clamp(0, 1);
         if (method == "gaussian") out = metrics::gaussian_filter(noisy, e.tuned[si].gaussian_blur_sigma, e.noise_mean);
         if (method == "median") out = metrics::median_filter(noisy, e.tuned[si].median_kernel, e.noise_mean);
         add_rows(rows, e, idx, e.sigmas[si], method, out, clean);
@@ -196,12 +210,12 @@ void write_meta(const dist::World& world, const EvalOptions& o, const Evaluation
     std::string names;
     for (std::size_t i = 0; i < e.data->size(); ++i) names += e.data->sample(i).image + "\n";
     const rundir::EvalMeta meta{world.size(), e.checkpoint, e.content.state.global_step, e.content.model_signature, o.split,
-                                e.data->size(), sha256_hex(names), e.sigmas, o.methods, e.noise_mean, o.noise_seed, e.tuned,
+                                e.data->size(), sha256_hex(names), e.sigmas, e.methods, e.noise_mean, o.noise_seed, e.tuned,
                                 e.lpips_status, e.data_dir};
     write_file_atomic(rundir::eval_meta_path(out), rundir::to_json_text(meta));
     if (e.separate_out) config::save_run_config(out, e.cfg);
     log::info(fmt::format("evaluated {} {} images x {} sigma(s) x {} methods over {} ranks -> {}", e.data->size(), o.split,
-                          e.sigmas.size(), o.methods.size(), world.size(), (e.out_dir / "eval").string()));
+                          e.sigmas.size(), e.methods.size(), world.size(), (e.out_dir / "eval").string()));
   });
 }
 

@@ -7,6 +7,8 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "random/keyed.hpp"
+#include "noise/export_noise.hpp"
+#include "random/keyed.hpp"
 #include "shards/manifest.hpp"
 
 namespace cxr::loader {
@@ -48,6 +50,12 @@ Dataset::Dataset(const std::string& dir, const std::string& split) {
 const shards::Sample& Dataset::sample(std::size_t i) const {
   const auto& [shard, row] = index_.at(i);
   return shards_[shard]->info().samples[row];
+}
+
+void Dataset::read_noisy(std::size_t i, std::uint16_t* out) const {
+  const auto& [shard, row] = index_.at(i);
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  shards_[shard]->read_noisy(row, out);
 }
 
 void Dataset::read(std::size_t i, std::uint8_t* out) const {
@@ -109,14 +117,48 @@ Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indi
   std::vector<std::uint64_t> ids;
   for (auto i : indices) ids.push_back(data.id(i));
   b.noisy = noise::obfuscate(b.clean, ids, epoch, noise);
+  b.target = b.clean;
+  return b;
+}
+
+Batch read_noisy_pair(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
+                      std::int64_t epoch) {
+  if (data.noisy_copies() == 0) {
+    Batch b = read_noisy_batch(data, indices, noise, epoch);
+    std::vector<std::uint64_t> ids;
+    for (auto i : indices) ids.push_back(data.id(i));
+    b.target = noise::obfuscate(b.clean, ids, epoch, noise::NoiseOptions(noise).purpose(rng::Purpose::NoisyTarget));
+    return b;
+  }
+  const int k = data.noisy_copies();
+  if (k < 2) throw InputError("Noise2Noise needs two noisy copies of each image; this export has one (cxr-preprocess --obfuscate 2)");
+  const auto s = static_cast<std::int64_t>(data.image_size()), n = static_cast<std::int64_t>(indices.size());
+  Batch b;
+  b.indices = indices;
+  b.noisy = torch::empty({n, 1, s, s});
+  b.target = torch::empty({n, 1, s, s});
+  std::vector<std::uint16_t> copies(static_cast<std::size_t>(k * s * s));
+  for (std::int64_t j = 0; j < n; ++j) {
+    const std::size_t i = indices[static_cast<std::size_t>(j)];
+    data.read_noisy(i, copies.data());
+    rng::KeyedStream pick(noise.seed(), rng::Purpose::NoisyTarget, data.id(i), static_cast<std::uint64_t>(epoch));
+    const auto a = static_cast<std::int64_t>(pick.below(static_cast<std::uint64_t>(k)));
+    const auto c = (a + 1 + static_cast<std::int64_t>(pick.below(static_cast<std::uint64_t>(k - 1)))) % k;  // another copy
+    for (const auto& [dst, copy] : {std::pair{b.noisy, a}, std::pair{b.target, c}}) {
+      float* out = dst[j][0].data_ptr<float>();
+      const std::uint16_t* in = copies.data() + copy * s * s;
+      for (std::int64_t p = 0; p < s * s; ++p) out[p] = static_cast<float>(in[p] / noise::kExportScale);
+    }
+  }
   return b;
 }
 
 // ---------------------------------------------------------------------------------------------
 Prefetcher::Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise,
-                       std::int64_t epoch, std::size_t first_step, std::size_t last_step, std::size_t depth, bool pin_memory)
+                       std::int64_t epoch, std::size_t first_step, std::size_t last_step, std::size_t depth, bool pin_memory,
+                       bool noisy_target)
     : data_(data), sampler_(sampler), noise_(noise), epoch_(epoch), next_step_(first_step), last_step_(last_step),
-      depth_(std::max<std::size_t>(1, depth)), pin_memory_(pin_memory) {
+      depth_(std::max<std::size_t>(1, depth)), pin_memory_(pin_memory), noisy_target_(noisy_target) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -134,10 +176,11 @@ void Prefetcher::run() {
     // The sampler's permutation is computed here, on this thread only, before any batch.
     for (std::size_t step = next_step_; step < last_step_; ++step) {
       const auto t0 = std::chrono::steady_clock::now();
-      Batch b = read_noisy_batch(data_, sampler_.batch(epoch_, step), noise_, epoch_);
+      const auto indices = sampler_.batch(epoch_, step);
+      Batch b = noisy_target_ ? read_noisy_pair(data_, indices, noise_, epoch_) : read_noisy_batch(data_, indices, noise_, epoch_);
       if (pin_memory_) {
-        b.clean = b.clean.pin_memory();
         b.noisy = b.noisy.pin_memory();
+        b.target = b.target.pin_memory();
       }
       b.read_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::unique_lock<std::mutex> lock(mutex_);

@@ -29,6 +29,8 @@ class Dataset {
   // copies per image and holds no clean image: read() refuses it.
   int noisy_copies() const { return copies_; }
   void read(std::size_t i, std::uint8_t* out) const;  // image_size^2 bytes
+  // An export's noisy copies of image i: noisy_copies() x image_size^2 values, value x 65535.
+  void read_noisy(std::size_t i, std::uint16_t* out) const;
   // Images `indices` as a float tensor [N, 1, S, S] in [0, 1].
   torch::Tensor read_batch(const std::vector<std::size_t>& indices) const;
 
@@ -65,7 +67,8 @@ std::vector<std::size_t> evaluation_slice(std::size_t dataset_size, int rank, in
 
 struct Batch {
   std::vector<std::size_t> indices;
-  torch::Tensor clean, noisy;  // [B, 1, S, S] float
+  torch::Tensor clean, noisy;  // [B, 1, S, S] float; no clean from an obfuscated export
+  torch::Tensor target;        // what the loss compares the output with: clean, or another noisy copy
   double read_seconds = 0;     // time spent producing it (in the background)
 };
 
@@ -74,13 +77,21 @@ struct Batch {
 Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
                        std::int64_t epoch);
 
+// Noise2Noise (train.target=noisy): input and target are two independent noisy copies of each
+// image. From an obfuscated export, two different stored copies chosen per (seed, image, epoch);
+// from clean data, two draws of the noise (the target's keyed by Purpose::NoisyTarget). No
+// clean image is read from an export; from clean data `clean` is kept for metrics only.
+Batch read_noisy_pair(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
+                      std::int64_t epoch);
+
 // Produces batches (epoch, step) for step in [first_step, last_step) on a background thread,
 // `depth` ahead, in page-locked memory when `pin_memory` (for asynchronous copies to a GPU).
 // next() blocks until the next batch is ready.
 class Prefetcher {
  public:
   Prefetcher(const Dataset& data, const DistributedSampler& sampler, const noise::NoiseOptions& noise, std::int64_t epoch,
-             std::size_t first_step, std::size_t last_step, std::size_t depth = 3, bool pin_memory = false);
+             std::size_t first_step, std::size_t last_step, std::size_t depth = 3, bool pin_memory = false,
+             bool noisy_target = false);
   ~Prefetcher();
   Batch next();
 
@@ -91,7 +102,7 @@ class Prefetcher {
   noise::NoiseOptions noise_;
   std::int64_t epoch_;
   std::size_t next_step_, last_step_, depth_;
-  bool pin_memory_;
+  bool pin_memory_, noisy_target_;
   std::deque<Batch> queue_;
   std::string error_;
   bool stop_ = false, done_ = false;

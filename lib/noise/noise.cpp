@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "common/error.hpp"
 #include "common/parallel.hpp"
 #include "random/keyed.hpp"
@@ -9,6 +12,36 @@
 namespace cxr::noise {
 
 std::uint64_t image_id(const std::string& name) { return rng::image_id(name); }
+
+double expected_noisy(double x, double mean, double sigma) {
+  // Y = x + n ~ N(m, sigma): E[clamp(Y, 0, 1)] = E[Y; 0 < Y < 1] + P(Y > 1).
+  const double m = x + mean, a = (0 - m) / sigma, b = (1 - m) / sigma;
+  auto cdf = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
+  auto pdf = [](double z) { return std::exp(-0.5 * z * z) / std::sqrt(2 * M_PI); };
+  return m * (cdf(b) - cdf(a)) + sigma * (pdf(a) - pdf(b)) + (1 - cdf(b));
+}
+
+torch::Tensor unbias(const torch::Tensor& output, double mean, double sigma) {
+  constexpr int kPoints = 4097;
+  std::vector<double> g(kPoints);
+  for (int i = 0; i < kPoints; ++i) g[static_cast<std::size_t>(i)] = expected_noisy(static_cast<double>(i) / (kPoints - 1), mean, sigma);
+  const torch::Tensor in = output.to(torch::kCPU, torch::kFloat32).contiguous();
+  torch::Tensor out = torch::empty_like(in);
+  const float* src = in.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  for (std::int64_t k = 0; k < in.numel(); ++k) {
+    const double y = src[k];
+    const auto hi = std::lower_bound(g.begin(), g.end(), y);  // g increases
+    if (hi == g.begin()) dst[k] = 0.0f;  // below E[clamp(0 + n)]: the darkest a clean pixel can be
+    else if (hi == g.end()) dst[k] = 1.0f;
+    else {
+      const auto i = static_cast<double>(hi - g.begin());
+      const double w = (y - *(hi - 1)) / (*hi - *(hi - 1));
+      dst[k] = static_cast<float>((i - 1 + w) / (kPoints - 1));
+    }
+  }
+  return out.to(output.device());
+}
 
 torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint64_t>& ids, std::int64_t epoch,
                         const NoiseOptions& o) {

@@ -32,4 +32,11 @@ std::uint64_t image_id(const std::string& name);
 torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint64_t>& ids, std::int64_t epoch,
                         const NoiseOptions& options);
 
+// Noise2Noise's bias. A model trained (with an L2 loss) to predict another noisy copy learns
+// E[clamp(x + n, 0, 1)] with n ~ N(mean, sigma), not x: the noise has a mean and the clamp is
+// one-sided near 0 and 1. expected_noisy is that function of x, in closed form; it increases
+// with x, so unbias() inverts it on a model's output (a table of 4,097 points, interpolated).
+double expected_noisy(double x, double mean, double sigma);
+torch::Tensor unbias(const torch::Tensor& output, double mean, double sigma);
+
 }  // namespace cxr::noise

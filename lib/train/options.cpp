@@ -14,6 +14,10 @@ TrainOptions read_train_options(const config::Config& c, int world_size) {
   if (o.run_dir.empty()) throw InputError("no run directory: set train.run_dir (or --run-dir)");
   o.amp = c.get_string("train.amp");
   o.loss = c.get_string("train.loss");
+  o.noisy_target = c.get_string("train.target") == "noisy";
+  if (o.noisy_target && o.loss != "mse")
+    throw InputError("train.target=noisy learns the mean of the noisy targets only with train.loss=mse (now '" + o.loss +
+                     "'); cxr-eval then maps the output back through the noise model (docs/PRIVACY.md)");
   o.schedule = c.get_string("train.schedule");
   o.strategy = c.get_string("train.strategy");
   o.optimizer = c.get_string("train.optimizer");

@@ -15,6 +15,7 @@ namespace cxr::train {
 
 struct TrainOptions {
   std::string data_dir, run_dir, amp, loss, schedule, strategy, optimizer, device;
+  bool noisy_target = false;  // train.target=noisy: Noise2Noise
   std::int64_t epochs, max_steps, batch, val_every, checkpoint_every, keep_last, log_every, max_nonfinite, prefetch;
   std::int64_t step_epochs, threads, dp_devices, seed;
   double lr, momentum, weight_decay, ssim_weight, warmup_epochs, step_gamma, grad_clip, bucket_mb, timeout_s;

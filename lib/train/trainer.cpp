@@ -110,11 +110,13 @@ double validate(Training& t, models::DenoiserImpl* model) {
   for (std::size_t first = 0; first < mine.size(); first += batch) {
     const std::vector<std::size_t> idx(mine.begin() + static_cast<std::ptrdiff_t>(first),
                                        mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), first + batch)));
-    // Validation noise is the fixed draw, the same every epoch and for every run.
-    const loader::Batch b = loader::read_noisy_batch(val, idx, noise::NoiseOptions(t.o.noise).mode("fixed"), 0);
+    // Validation noise is the fixed draw, the same every epoch and for every run; Noise2Noise
+    // validates against a second noisy copy (no clean image needed).
+    const auto fixed = noise::NoiseOptions(t.o.noise).mode("fixed");
+    const loader::Batch b = t.o.noisy_target ? loader::read_noisy_pair(val, idx, fixed, 0) : loader::read_noisy_batch(val, idx, fixed, 0);
     AutocastGuard autocast(t.o.amp, t.device);
     const torch::Tensor out = model ? model->forward(b.noisy.to(t.device)).to(torch::kFloat32).cpu() : b.noisy;
-    sum += (out - b.clean).abs().flatten(1).mean(1).sum().item<double>();
+    sum += (out - b.target).abs().flatten(1).mean(1).sum().item<double>();
   }
   torch::Tensor totals = torch::tensor({sum, static_cast<double>(mine.size())}, torch::kFloat64);
   t.host_comm->all_reduce_sum(totals);
@@ -225,10 +227,10 @@ void open_data(Training& t) {
   dist::all_or_none(t.world, [&] {
     t.train_data = std::make_unique<loader::Dataset>(t.o.data_dir, "train");
     if (t.o.val_every > 0) t.val_data = std::make_unique<loader::Dataset>(t.o.data_dir, "val");
-    if (t.train_data->noisy_copies() > 0)
+    if (t.train_data->noisy_copies() > 0 && !t.o.noisy_target)
       throw InputError(t.o.data_dir + " is an obfuscated export (" + std::to_string(t.train_data->noisy_copies()) +
                        " noisy copies per image, no clean pixels): supervised training needs clean targets. Train on it "
-                       "without clean images (Noise2Noise, train.target=noisy) once that exists, or preprocess without --obfuscate");
+                       "with train.target=noisy train.loss=mse (Noise2Noise), or preprocess without --obfuscate");
   });
   t.sampler = std::make_unique<loader::DistributedSampler>(t.train_data->size(), static_cast<std::size_t>(t.o.batch), t.world.rank(),
                                                           t.world.size(), static_cast<std::uint64_t>(t.o.seed), true);
@@ -348,8 +350,8 @@ rundir::StepRecord train_step(Training& t, const loader::Batch& batch, double lr
   if (t.o.model.norm() == "batch") broadcast_state(*t.model, *t.comm, /*buffers_only=*/true);  // buffers follow rank 0
   t.optimizer->zero_grad();
   t.reducer->prepare(&clock);
-  const torch::Tensor loss = t.replicas->forward_backward(batch.noisy, batch.clean, [&](auto& net, auto& dev, auto& noisy, auto& clean, double share) {
-    return forward_backward(t, net, dev, noisy, clean, share);
+  const torch::Tensor loss = t.replicas->forward_backward(batch.noisy, batch.target, [&](auto& net, auto& dev, auto& noisy, auto& target, double share) {
+    return forward_backward(t, net, dev, noisy, target, share);
   });
   const auto backward_done = clock.mark();
 
@@ -392,7 +394,8 @@ bool train_epoch(Training& t, double& loss_sum, std::int64_t& good_steps) {
   std::int64_t last_step = t.steps_per_epoch;
   if (t.o.max_steps > 0) last_step = std::min(last_step, t.state.step_in_epoch + (t.o.max_steps - t.state.global_step));
   loader::Prefetcher prefetch(*t.train_data, *t.sampler, t.o.noise, t.state.epoch, static_cast<std::size_t>(t.state.step_in_epoch),
-                              static_cast<std::size_t>(last_step), static_cast<std::size_t>(t.o.prefetch), /*pin_memory=*/t.device.is_cuda());
+                              static_cast<std::size_t>(last_step), static_cast<std::size_t>(t.o.prefetch), /*pin_memory=*/t.device.is_cuda(),
+                              t.o.noisy_target);
   Progress progress(fmt::format("epoch {}/{}", t.state.epoch + 1, t.o.epochs), t.steps_per_epoch, t.world.is_root(), "steps");
   progress.set_line_every(t.o.log_every);
   progress.advance(t.state.step_in_epoch);

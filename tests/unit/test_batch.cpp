@@ -2,10 +2,13 @@
 
 #include <torch/torch.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "helpers.hpp"
 #include "loader/dataset.hpp"
+#include "noise/export_noise.hpp"
+#include "random/keyed.hpp"
 #include "shards/manifest.hpp"
 
 using namespace cxr;
@@ -44,5 +47,71 @@ TEST_SUITE("torch") {
     manifest.splits["train"].shards[0].digest = "other";
     shards::write_manifest(dir.path.string(), manifest);
     CHECK_THROWS_WITH(loader::Dataset(dir.path.string(), "train"), doctest::Contains("does not belong to"));
+  }
+
+  TEST_CASE("Noise2Noise pairs: two independent noisy copies, from clean data or from an export's stored copies") {
+    test::ScratchDir dir("pairs");
+    const int size = 16;
+    std::vector<std::uint8_t> img(size * size);
+    for (std::size_t p = 0; p < img.size(); ++p) img[p] = static_cast<std::uint8_t>(60 + p % 100);
+    const noise::ExportKey key = noise::fresh_export_key();
+    for (const char* kind : {"clean", "export"}) {
+      const bool exported = std::string(kind) == "export";
+      const auto root = dir.path / kind;
+      std::filesystem::create_directories(root);
+      {
+        shards::ShardWriter w((root / "s.h5").string(), {"train", size, 2, 1, "d", exported ? 3 : 0});
+        for (int i = 0; i < 2; ++i) {
+          const shards::Sample smp{"x" + std::to_string(i) + ".png", i, 0, "PA", "M", 30, 0};
+          if (!exported) {
+            w.append(img.data(), smp);
+            continue;
+          }
+          std::vector<std::uint16_t> copies(3 * img.size());
+          noise::obfuscated_copies(img.data(), img.size(), key, rng::image_id(smp.image), 3, {0.1, 0.1}, copies.data());
+          w.append_noisy(copies.data(), smp);
+        }
+        w.close();
+      }
+      shards::Manifest manifest;
+      manifest.splits["train"] = {2, 2, {{"s.h5", "train", "d", "", 0, 2, 2, 0}}};
+      shards::write_manifest(root.string(), manifest);
+      const loader::Dataset data(root.string(), "train");
+      CHECK(data.noisy_copies() == (exported ? 3 : 0));
+      const auto b = loader::read_noisy_pair(data, {0, 1}, noise::NoiseOptions().sigma(0.1), 5);
+      CAPTURE(kind);
+      CHECK(b.noisy.sizes() == torch::IntArrayRef({2, 1, size, size}));
+      CHECK(b.target.sizes() == b.noisy.sizes());
+      CHECK(b.clean.defined() != exported);  // an export has no clean image to give
+      // Input and target: different noise around the same image, mean 0.1 above it where unclipped.
+      const torch::Tensor x = torch::tensor(std::vector<float>(img.begin(), img.end())).view({1, 1, size, size}) / 255.0;
+      const torch::Tensor dn = b.noisy - x, dt = b.target - x;
+      CHECK_FALSE(torch::equal(b.noisy, b.target));
+      CHECK(dn.mean().item<double>() == doctest::Approx(0.1).epsilon(0.25));
+      CHECK(dt.mean().item<double>() == doctest::Approx(0.1).epsilon(0.25));
+      const double corr = ((dn - dn.mean()) * (dt - dt.mean())).mean().item<double>() / (dn.std().item<double>() * dt.std().item<double>());
+      CHECK(std::abs(corr) < 0.15);
+      // The same epoch gives the same pair; supervised reading of an export is refused.
+      CHECK(torch::equal(loader::read_noisy_pair(data, {0, 1}, noise::NoiseOptions().sigma(0.1), 5).target, b.target));
+      if (exported) CHECK_THROWS_WITH(data.read_batch({0}), doctest::Contains("is an obfuscated export"));
+    }
+  }
+
+  TEST_CASE("Noise2Noise's bias: E[clamp(x + n)] in closed form against sampling, and unbias() inverts it") {
+    torch::manual_seed(1);
+    for (double x : {0.0, 0.05, 0.3, 0.7, 0.95, 1.0}) {
+      const torch::Tensor n = 0.1 + 0.2 * torch::randn({400000}, torch::kFloat64);
+      const double sampled = (x + n).clamp(0, 1).mean().item<double>();
+      CAPTURE(x);
+      CHECK(noise::expected_noisy(x, 0.1, 0.2) == doctest::Approx(sampled).epsilon(0.002));
+    }
+    CHECK(noise::expected_noisy(0.5, 0.1, 0.2) == doctest::Approx(0.6).epsilon(0.01));   // the mean shifts it up
+    CHECK(noise::expected_noisy(0.95, 0.1, 0.2) < 0.95 + 0.1);                         // the clamp pulls it back near 1
+    const torch::Tensor xs = torch::linspace(0.02, 0.98, 49);
+    std::vector<float> g;
+    for (int i = 0; i < 49; ++i) g.push_back(static_cast<float>(noise::expected_noisy(xs[i].item<double>(), 0.1, 0.2)));
+    const torch::Tensor back = noise::unbias(torch::tensor(g), 0.1, 0.2);
+    CHECK(torch::allclose(back, xs.to(torch::kFloat32), 0, 1e-3));
+    CHECK(noise::unbias(torch::tensor({0.0f, 2.0f}), 0.1, 0.2).equal(torch::tensor({0.0f, 1.0f})));  // outside g's range: the ends
   }
 }
