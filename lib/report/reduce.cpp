@@ -180,7 +180,8 @@ json paired_json(const std::vector<Run>& runs, const Groups& groups) {
     if (a.images != b.images) return false;
     json entry = {{"a", a_name}, {"b", b_name}, {"sigma", sigma}};
     for (const auto& [metric, field] : kMetrics) {
-      const Paired p = compare_paired(a.values.at(metric), b.values.at(metric));
+      const auto [pa, pb] = patient_means(a.values.at(metric), b.values.at(metric), a.patients);  // patients are the units
+      const Paired p = compare_paired(pa, pb);
       entry[metric] = {{"n", p.n}, {"mean_diff", p.mean_diff}, {"t", p.t}, {"t_p", p.t_p}, {"cohens_dz", p.cohens_dz},
                        {"wilcoxon_z", p.wilcoxon_z}, {"wilcoxon_p", p.wilcoxon_p}, {"wilcoxon_r", p.wilcoxon_r}};
     }
@@ -206,18 +207,20 @@ json paired_json(const std::vector<Run>& runs, const Groups& groups) {
 
 // The model's PSNR per finding label and per view.
 void add_subsets(const std::vector<Run>& runs, json& summary) {
-  std::map<std::tuple<std::size_t, double, std::string>, std::vector<double>> by_label, by_view;
+  using Values = std::pair<std::vector<double>, std::vector<std::int64_t>>;  // PSNR and patient per image
+  std::map<std::tuple<std::size_t, double, std::string>, Values> by_label, by_view;
+  auto add = [](Values& v, const rundir::EvalRow& row) { v.first.push_back(row.psnr), v.second.push_back(row.patient); };
   for (std::size_t r = 0; r < runs.size(); ++r)
     for (const auto& row : runs[r].rows) {
       if (row.method != "model") continue;
-      by_view[{r, row.sigma, row.view}].push_back(row.psnr);
+      add(by_view[{r, row.sigma, row.view}], row);
       std::istringstream labels(row.labels);
-      for (std::string label; std::getline(labels, label, '|');) by_label[{r, row.sigma, label}].push_back(row.psnr);
+      for (std::string label; std::getline(labels, label, '|');) add(by_label[{r, row.sigma, label}], row);
     }
   auto entries = [&](const auto& subsets, const char* kind) {
     json out = json::array();
     for (const auto& [key, values] : subsets) {
-      const Summary s = summarize(values);
+      const Summary s = summarize_by_patient(values.first, values.second);
       out.push_back({{"run", runs[std::get<0>(key)].name}, {"sigma", std::get<1>(key)}, {kind, std::get<2>(key)}, {"n", s.n},
                      {"psnr_mean", s.mean}, {"psnr_ci95", s.ci95}});
     }
@@ -235,12 +238,13 @@ Groups make_groups(const std::vector<Run>& runs) {
     for (const auto& row : runs[r].rows) {
       Group& g = groups[{r, row.sigma, row.method}];
       g.images.push_back(row.image);
+      g.patients.push_back(row.patient);
       for (const auto& [metric, field] : kMetrics) g.values[metric].push_back(row.*field);
       if (row.lpips) g.values["lpips"].push_back(*row.lpips);
     }
   for (auto& [key, g] : groups)
     for (const auto& [metric, values] : g.values)
-      if (metric != "lpips" || values.size() == g.images.size()) g.summaries[metric] = summarize(values);
+      if (metric != "lpips" || values.size() == g.images.size()) g.summaries[metric] = summarize_by_patient(values, g.patients);
   return groups;
 }
 
@@ -350,11 +354,13 @@ std::string render_csv(const std::vector<Run>& runs, const Groups& groups) {
 }
 
 std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, const json& summary) {
-  std::string md = "# cxr-denoise summary\n\nPSNR (dB) / SSIM / SSIM 3x3 (the reference's window) [/ LPIPS where available], mean ± 95 % CI "
-                   "over the test images. PSNR on outputs clamped to [0, 1]; standard SSIM: 11x11 Gaussian, sigma 1.5.\n\n" +
+  std::string md = "# cxr-denoise summary\n\nPSNR (dB) / SSIM / SSIM 3x3 (the reference's window) [/ LPIPS where available], mean over the test "
+                   "images ± 95 % CI from a patient-level bootstrap (2,000 resamples of the patients: a patient's images are not "
+                   "independent). PSNR on outputs clamped to [0, 1]; standard SSIM: 11x11 Gaussian, sigma 1.5.\n\n" +
                    quality_table(runs, groups);
   md += "\nLPIPS: " + (runs.front().meta ? runs.front().meta->lpips : std::string("not evaluated")) +
-        ".\n\n## Paired comparisons (PSNR)\n\n"
+        ".\n\n## Paired comparisons (PSNR)\n\nOn per-patient means (n counts patients): each patient's images are "
+        "averaged first, so a patient with many images weighs as one.\n\n"
         "| a | b | sigma | n | mean diff (dB) | t | p (t-test) | d_z | p (Wilcoxon) | r |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& p : summary["paired"]) {
     const auto& q = p["psnr"];

@@ -49,6 +49,7 @@ void complete_run(Run& run);
 
 struct Group {                                       // one (run, sigma, method)
   std::vector<std::string> images;                   // in name order: groups pair image by image
+  std::vector<std::int64_t> patients;                // each image's patient: the independent units
   std::map<std::string, std::vector<double>> values;  // per metric
   std::map<std::string, Summary> summaries;           // per metric; LPIPS where every image has it
 };

@@ -1,10 +1,14 @@
 #include "report/stats.hpp"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+
+#include "random/keyed.hpp"
 
 namespace cxr::report {
 
@@ -18,6 +22,45 @@ Summary summarize(const std::vector<double>& v) {
   s.sd = s.n > 1 ? std::sqrt(ss / static_cast<double>(s.n - 1)) : 0.0;
   s.ci95 = s.n > 0 ? 1.96 * s.sd / std::sqrt(static_cast<double>(s.n)) : 0.0;
   return s;
+}
+
+Summary summarize_by_patient(const std::vector<double>& v, const std::vector<std::int64_t>& patients) {
+  if (v.size() != patients.size()) throw std::invalid_argument("one patient per value expected");
+  Summary s = summarize(v);
+  std::map<std::int64_t, std::pair<double, double>> per;  // patient -> (sum, count)
+  for (std::size_t i = 0; i < v.size(); ++i) per[patients[i]].first += v[i], per[patients[i]].second += 1;
+  if (per.size() < 2) return s;
+  const std::vector<std::pair<double, double>> clusters = [&] {
+    std::vector<std::pair<double, double>> c;
+    for (const auto& kv : per) c.push_back(kv.second);
+    return c;
+  }();
+  constexpr int kResamples = 2000;
+  rng::KeyedStream draw(0, rng::Purpose::Bootstrap, clusters.size(), v.size());
+  std::vector<double> means(kResamples);
+  for (auto& m : means) {
+    double sum = 0, count = 0;
+    for (std::size_t k = 0; k < clusters.size(); ++k) {
+      const auto& c = clusters[draw.below(clusters.size())];
+      sum += c.first, count += c.second;
+    }
+    m = sum / count;
+  }
+  std::sort(means.begin(), means.end());
+  s.ci95 = (means[static_cast<std::size_t>(0.975 * (kResamples - 1))] - means[static_cast<std::size_t>(0.025 * (kResamples - 1))]) / 2;
+  return s;
+}
+
+std::pair<std::vector<double>, std::vector<double>> patient_means(const std::vector<double>& a, const std::vector<double>& b,
+                                                                  const std::vector<std::int64_t>& patients) {
+  std::map<std::int64_t, std::array<double, 3>> per;  // patient -> (sum a, sum b, count)
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto& p = per[patients.at(i)];
+    p[0] += a[i], p[1] += b.at(i), p[2] += 1;
+  }
+  std::pair<std::vector<double>, std::vector<double>> out;
+  for (const auto& [patient, p] : per) out.first.push_back(p[0] / p[2]), out.second.push_back(p[1] / p[2]);
+  return out;
 }
 
 Paired compare_paired(const std::vector<double>& a, const std::vector<double>& b) {

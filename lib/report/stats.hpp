@@ -2,6 +2,8 @@
 // Statistics for the reducer: summaries with 95 % confidence intervals and paired comparisons
 // (paired t-test and Wilcoxon signed-rank test, with effect sizes).
 #include <cstddef>
+#include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace cxr::report {
@@ -12,6 +14,18 @@ struct Summary {
   double ci95 = 0;          // half-width: 1.96 sd / sqrt(n), as the reference reported it
 };
 Summary summarize(const std::vector<double>& values);
+
+// Images of one patient are not independent (follow-ups, near-identical views): the summary
+// of values[i] from patient patients[i] keeps the mean over images, but its 95 % interval comes
+// from a patient-level (cluster) bootstrap: 2,000 resamples of the patients with replacement,
+// the percentile interval of the image mean, ci95 = its half-width. With fewer than 2 patients
+// it falls back to the image-level interval. Deterministic (keyed random numbers).
+Summary summarize_by_patient(const std::vector<double>& values, const std::vector<std::int64_t>& patients);
+
+// The per-patient means of values (in patient order) and of a paired second series: what
+// paired tests compare when patients, not images, are the independent units.
+std::pair<std::vector<double>, std::vector<double>> patient_means(const std::vector<double>& a, const std::vector<double>& b,
+                                                                  const std::vector<std::int64_t>& patients);
 
 struct Paired {
   std::size_t n = 0;

@@ -3,7 +3,10 @@
 #include <algorithm>
 
 #include "helpers.hpp"
+#include <fmt/format.h>
+
 #include "report/reduce.hpp"
+#include "report/stats.hpp"
 
 using namespace cxr;
 using namespace cxr::report;
@@ -64,11 +67,16 @@ TEST_SUITE("report") {
     const std::vector<Run> runs = {evaluated_run()};
     const Groups groups = make_groups(runs);
     const std::string csv = render_csv(runs, groups);
-    CHECK(csv.find("\na,unet,0.1,model,4,31.500000,1.290994,1.265175,0.900000,0.000000,0.000000,0.800000,0.000000,0.000000,,,\n") !=
-          std::string::npos);
+    // The interval is the patient-level bootstrap's (four patients of one image each here).
+    const double ci = summarize_by_patient({30, 31, 32, 33}, {0, 1, 2, 3}).ci95;
+    CHECK(ci > 0.5);
+    CHECK(csv.find(fmt::format("\na,unet,0.1,model,4,31.500000,1.290994,{:.6f},0.900000,0.000000,0.000000,0.800000,0.000000,0.000000,,,\n",
+                               ci)) != std::string::npos);
     const std::string md = render_markdown(runs, groups, make_summary(runs, groups));
     CHECK(md.find("| run | sigma | n | model | noisy |\n") != std::string::npos);
-    CHECK(md.find("| a | 0.1 | 4 | 31.50 ± 1.27 / 0.9000 ± 0.0000 / 0.8000 ± 0.0000 | 21.50 ± 1.27 /") != std::string::npos);
+    CHECK(md.find(fmt::format("| a | 0.1 | 4 | 31.50 ± {:.2f} / 0.9000 ± 0.0000 / 0.8000 ± 0.0000 | 21.50 ± {:.2f} /", ci, ci)) !=
+          std::string::npos);
+    CHECK(md.find("patient-level bootstrap") != std::string::npos);
     CHECK(md.find("LPIPS: unavailable.") != std::string::npos);
   }
 
@@ -101,5 +109,28 @@ TEST_SUITE("report") {
     const std::string md = render_markdown({run}, {}, make_summary({run}, {}));
     CHECK(md.find("| scaling-2 | 2 | 0 |") != std::string::npos);
     CHECK(md.find("| 0.1000 | 0.0250 | 0.75 | 1.000 |") != std::string::npos);
+  }
+
+  TEST_CASE("confidence intervals respect patients: one patient's many near-identical images widen the interval") {
+    // Patient 1: 50 near-identical images; patients 2..11: one image each, spread out.
+    std::vector<double> values;
+    std::vector<std::int64_t> patients;
+    for (int i = 0; i < 50; ++i) values.push_back(35.0 + 0.01 * (i % 3)), patients.push_back(1);
+    for (int p = 2; p <= 11; ++p) values.push_back(23.0 + p), patients.push_back(p);
+    const Summary images = summarize(values), clustered = summarize_by_patient(values, patients);
+    CAPTURE(images.ci95);
+    CAPTURE(clustered.ci95);
+    CHECK(clustered.mean == doctest::Approx(images.mean));  // the estimate is the image mean either way
+    CHECK(clustered.ci95 > 3 * images.ci95);               // the interval counts 11 patients, not 60 images
+    // With one image per patient the two agree (within the bootstrap's own error).
+    std::vector<double> spread;
+    std::vector<std::int64_t> one_each;
+    for (int p = 0; p < 40; ++p) spread.push_back(30 + 3 * std::sin(p * 1.7)), one_each.push_back(p);
+    const double ratio = summarize_by_patient(spread, one_each).ci95 / summarize(spread).ci95;
+    CHECK(ratio == doctest::Approx(1.0).epsilon(0.2));
+    // Paired comparisons average each patient's images first.
+    const auto [a, b] = patient_means({1, 3, 10}, {0, 1, 4}, {7, 7, 9});
+    CHECK(a == std::vector<double>{2, 10});
+    CHECK(b == std::vector<double>{0.5, 4});
   }
 }
