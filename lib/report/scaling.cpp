@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -131,7 +132,7 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
       models.push_back({{"kind", kind}, {"family", name}, {"base_run", runs[base].name}, {"overlap", in.overlap},
                         {"forward_s", in.forward_s}, {"backward_s", in.backward_s}, {"optim_s", in.optim_s}, {"data_s", in.data_s},
                         {"loader_s", in.loader_s}, {"jitter_s", in.jitter_s}, {"batch", in.batch}, {"buckets", in.bucket_bytes.size()},
-                        {"gradient_bytes", [&] { double b = 0; for (double x : in.bucket_bytes) b += x; return b; }()},
+                        {"gradient_bytes", std::accumulate(in.bucket_bytes.begin(), in.bucket_bytes.end(), 0.0)},
                         {"projection_allreduce_ranks", widest->first},
                         {"projection", rows}});
     }

@@ -30,11 +30,8 @@ Summary summarize_by_patient(const std::vector<double>& v, const std::vector<std
   std::map<std::int64_t, std::pair<double, double>> per;  // patient -> (sum, count)
   for (std::size_t i = 0; i < v.size(); ++i) per[patients[i]].first += v[i], per[patients[i]].second += 1;
   if (per.size() < 2) return s;
-  const std::vector<std::pair<double, double>> clusters = [&] {
-    std::vector<std::pair<double, double>> c;
-    for (const auto& kv : per) c.push_back(kv.second);
-    return c;
-  }();
+  std::vector<std::pair<double, double>> clusters;
+  for (const auto& kv : per) clusters.push_back(kv.second);
   constexpr int kResamples = 2000;
   rng::KeyedStream draw(0, rng::Purpose::Bootstrap, clusters.size(), v.size());
   std::vector<double> means(kResamples);

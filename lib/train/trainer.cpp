@@ -231,6 +231,8 @@ void open_data(Training& t) {
       throw InputError(t.o.data_dir + " is an obfuscated export (" + std::to_string(t.train_data->noisy_copies()) +
                        " noisy copies per image, no clean pixels): supervised training needs clean targets. Train on it "
                        "with train.target=noisy train.loss=mse (Noise2Noise), or preprocess without --obfuscate");
+    if (t.train_data->noisy_copies() == 1 && t.o.noisy_target)
+      throw InputError(t.o.data_dir + " holds one noisy copy per image; Noise2Noise needs two (cxr-preprocess --obfuscate 2)");
   });
   t.sampler = std::make_unique<loader::DistributedSampler>(t.train_data->size(), static_cast<std::size_t>(t.o.batch), t.world.rank(),
                                                           t.world.size(), static_cast<std::uint64_t>(t.o.seed), true);

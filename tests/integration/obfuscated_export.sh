@@ -64,6 +64,10 @@ PY
 # Supervised training on the export is refused, naming it; so is an export that could leave [0, 1].
 expect_exit 2 "export1 is an obfuscated export \(2 noisy copies per image, no clean pixels\): supervised training needs clean targets" \
   "$train" --data "$CXR_TMP/export1" model.base_width=4 model.depth=2 train.device=cpu --epochs 1 --run-dir "$CXR_TMP/run"
+"$preprocess" --input "$CXR_FIXTURE" --output "$CXR_TMP/one-copy" --size 32 --obfuscate 1 2>/dev/null || fail "a one-copy export"
+expect_exit 2 "one-copy holds one noisy copy per image; Noise2Noise needs two" \
+  "$train" --data "$CXR_TMP/one-copy" model.base_width=4 model.depth=2 train.device=cpu --epochs 1 train.target=noisy train.loss=mse \
+  --run-dir "$CXR_TMP/run1"
 expect_exit 2 "noise.clip must be true" "$preprocess" --input "$CXR_FIXTURE" --output "$CXR_TMP/unclipped" --size 32 --obfuscate 1 noise.clip=false
 # Noise2Noise trains on the export without a clean image (input one stored copy, target
 # another; validation against a second copy), and cxr-eval on the clean test split reports the

@@ -122,7 +122,9 @@ TEST_SUITE("scaling") {
     in.ranks_per_node = 4;
     in.inter = scaling::link_from_busbw(0.5, 20);
     const scaling::Prediction p = scaling::predict(in, 8, 4);
-    CHECK(p.comm_s == doctest::Approx(in.intra.allreduce_s(8e6, 4) + in.inter.allreduce_s(2e6, 2)));
+    // Inside a node, a ring of 4 at 1 GB/s, 10 us: 6 alpha + 1.5 x 8 MB x 1 ns = 12.06 ms; across the
+    // 2 nodes each rank's quarter, a ring of 2 at 0.5 GB/s, 20 us: 2 alpha + 2 MB x 2 ns = 4.04 ms.
+    CHECK(p.comm_s == doctest::Approx(0.01206 + 0.00404));
   }
 
   TEST_CASE("cxr-reduce: the model's prediction next to each measured point, and a projection to 1,024 ranks") {
