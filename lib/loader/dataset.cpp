@@ -109,14 +109,20 @@ std::vector<std::size_t> evaluation_slice(std::size_t n, int rank, int world) {
   return out;
 }
 
+namespace {
+std::vector<std::uint64_t> ids_of(const Dataset& data, const std::vector<std::size_t>& indices) {
+  std::vector<std::uint64_t> ids;
+  for (auto i : indices) ids.push_back(data.id(i));
+  return ids;
+}
+}  // namespace
+
 Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
                        std::int64_t epoch) {
   Batch b;
   b.indices = indices;
   b.clean = data.read_batch(indices);
-  std::vector<std::uint64_t> ids;
-  for (auto i : indices) ids.push_back(data.id(i));
-  b.noisy = noise::obfuscate(b.clean, ids, epoch, noise);
+  b.noisy = noise::obfuscate(b.clean, ids_of(data, indices), epoch, noise);
   b.target = b.clean;
   return b;
 }
@@ -125,9 +131,7 @@ Batch read_noisy_pair(const Dataset& data, const std::vector<std::size_t>& indic
                       std::int64_t epoch) {
   if (data.noisy_copies() == 0) {
     Batch b = read_noisy_batch(data, indices, noise, epoch);
-    std::vector<std::uint64_t> ids;
-    for (auto i : indices) ids.push_back(data.id(i));
-    b.target = noise::obfuscate(b.clean, ids, epoch, noise::NoiseOptions(noise).purpose(rng::Purpose::NoisyTarget));
+    b.target = noise::obfuscate(b.clean, ids_of(data, indices), epoch, noise::NoiseOptions(noise).purpose(rng::Purpose::NoisyTarget));
     return b;
   }
   const int k = data.noisy_copies();

@@ -318,14 +318,14 @@ void save_checkpoint(Training& t, bool best) {
 // loss stays on the device: reading it here would make the host wait for the forward pass
 // before it queues the backward one. It is read once, after the optimizer step.
 torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const torch::Device& dev, const torch::Tensor& noisy,
-                               const torch::Tensor& clean, double share) {
+                               const torch::Tensor& target_batch, double share) {
   const std::int64_t step = t.state.global_step + 1;
   torch::Tensor loss = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(dev));
   {
     AutocastGuard autocast(t.o.amp, dev);
     torch::Tensor input = noisy.to(dev, /*non_blocking=*/true);  // pinned host batches copy asynchronously
     if (t.o.channels_last) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
-    const torch::Tensor target = clean.to(dev, /*non_blocking=*/true);
+    const torch::Tensor target = target_batch.to(dev, /*non_blocking=*/true);  // clean, or Noise2Noise's other copy
     const auto outputs = net.forward_heads(input);  // U-Net++ deep supervision: every head's loss
     for (const auto& out : outputs) loss = loss + per_image_loss(t.o.loss, out, target, t.o.ssim_weight).mean();
     loss = loss / static_cast<double>(outputs.size());
