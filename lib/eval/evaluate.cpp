@@ -22,6 +22,7 @@
 #include "metrics/metrics.hpp"
 #include "models/models.hpp"
 #include "nih/metadata.hpp"
+#include "privacy/matching.hpp"
 #include "random/keyed.hpp"
 #include "rundir/eval_results.hpp"
 #include "shards/manifest.hpp"
@@ -48,6 +49,13 @@ struct Evaluation {
   std::optional<metrics::Lpips> lpips;
   std::string lpips_status = "unavailable: no AlexNet backbone weights given (--lpips-backbone; see docs/ARCHITECTURE.md)";
   std::vector<rundir::TunedBaseline> tuned;  // per sigma, when a filter is evaluated
+  privacy::Gallery gallery;                  // every clean image of the split, in the split's order
+};
+
+// What one rank's scoring produces.
+struct Scores {
+  std::vector<rundir::EvalRow> rows;
+  std::vector<rundir::MatchRow> matches;
 };
 
 // Baseline parameters, chosen per sigma on validation images by the lowest mean L1.
@@ -149,6 +157,40 @@ void open_data(const dist::World& world, const EvalOptions& o, Evaluation& e) {
   });
 }
 
+// The re-identification gallery: each rank describes its own slice's clean images; rank 0
+// gathers them and every rank gets all of them. The slices are contiguous and in rank order, so
+// an image's place in the gallery is its index in the split.
+void build_gallery(const dist::World& world, const EvalOptions& o, Evaluation& e) {
+  const std::string mine = dist::all_or_none(world, [&] {
+    std::vector<torch::Tensor> parts{torch::empty({0, privacy::kMatchSide * privacy::kMatchSide})};
+    for (std::size_t first = 0; first < e.mine.size(); first += static_cast<std::size_t>(o.batch_size)) {
+      const auto last = std::min(e.mine.size(), first + static_cast<std::size_t>(o.batch_size));
+      parts.push_back(privacy::descriptors(e.data->read_batch({e.mine.begin() + static_cast<std::ptrdiff_t>(first),
+                                                               e.mine.begin() + static_cast<std::ptrdiff_t>(last)})));
+    }
+    const torch::Tensor d = torch::cat(parts).contiguous();
+    return std::string(reinterpret_cast<const char*>(d.data_ptr<float>()), static_cast<std::size_t>(d.numel()) * sizeof(float));
+  });
+  std::string all;
+  for (const auto& part : world.gather(mine)) all += part;
+  all = world.broadcast(all);
+  const auto g = static_cast<std::int64_t>(e.data->size());
+  e.gallery.descriptors = torch::from_blob(all.data(), {g, privacy::kMatchSide * privacy::kMatchSide}, torch::kFloat).clone();
+  for (std::size_t i = 0; i < e.data->size(); ++i) e.gallery.patients.push_back(e.data->sample(i).patient_id);
+}
+
+// One match row per image of the batch: `images` as the attacker holds them, against the gallery.
+void add_matches(std::vector<rundir::MatchRow>& rows, const Evaluation& e, const std::vector<std::size_t>& idx, double sigma,
+                 const std::string& query, const torch::Tensor& images) {
+  const std::vector<std::int64_t> own(idx.begin(), idx.end());
+  const auto found = privacy::match(e.gallery, privacy::descriptors(images), own);
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    const auto& smp = e.data->sample(idx[k]);
+    rows.push_back({smp.image, smp.patient_id, sigma, query, found[k].own_rank, e.gallery.descriptors.size(0), found[k].followup_rank,
+                    found[k].followup_same});
+  }
+}
+
 // One row per image of the batch for `out`, the batch after one method.
 void add_rows(std::vector<rundir::EvalRow>& rows, const Evaluation& e, const std::vector<std::size_t>& idx, double sigma,
               const std::string& method, const torch::Tensor& out, const torch::Tensor& clean) {
@@ -162,10 +204,11 @@ void add_rows(std::vector<rundir::EvalRow>& rows, const Evaluation& e, const std
   }
 }
 
-// This rank's slice, batch by batch: every method at every sigma. Rank 0 also draws the image
-// grids of its first `samples` images.
-std::vector<rundir::EvalRow> score(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
-  std::vector<rundir::EvalRow> rows;
+// This rank's slice, batch by batch: every method at every sigma, and the re-identification
+// queries (clean once, obfuscated and denoised per sigma). Rank 0 also draws the image grids of
+// its first `samples` images.
+Scores score(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
+  Scores scores;
   torch::NoGradGuard no_grad;
   Progress progress("cxr-eval", static_cast<std::int64_t>(e.mine.size() * e.sigmas.size()), world.is_root());
   const auto batch = static_cast<std::size_t>(o.batch_size);
@@ -185,8 +228,11 @@ std::vector<rundir::EvalRow> score(const dist::World& world, const EvalOptions& 
         if (method == "model_uncorrected") out = raw.clamp(0, 1);
         if (method == "gaussian") out = metrics::gaussian_filter(noisy, e.tuned[si].gaussian_blur_sigma, e.noise_mean);
         if (method == "median") out = metrics::median_filter(noisy, e.tuned[si].median_kernel, e.noise_mean);
-        add_rows(rows, e, idx, e.sigmas[si], method, out, clean);
+        add_rows(scores.rows, e, idx, e.sigmas[si], method, out, clean);
       }
+      if (si == 0) add_matches(scores.matches, e, idx, 0.0, "clean", clean);
+      add_matches(scores.matches, e, idx, e.sigmas[si], "obfuscated", noisy);
+      if (denoised.defined()) add_matches(scores.matches, e, idx, e.sigmas[si], "denoised", denoised);
       const fs::path dir = e.out_dir / "samples" / fmt::format("sigma-{}", e.sigmas[si]);
       for (std::size_t k = 0; world.is_root() && denoised.defined() && k < idx.size() && first + k < static_cast<std::size_t>(o.samples); ++k) {
         fs::create_directories(dir);
@@ -197,7 +243,7 @@ std::vector<rundir::EvalRow> score(const dist::World& world, const EvalOptions& 
     }
   }
   progress.finish();
-  return rows;
+  return scores;
 }
 
 // Rank 0's part, once every rank has written its rows: the metadata and, in an --out folder, the
@@ -211,7 +257,7 @@ void write_meta(const dist::World& world, const EvalOptions& o, const Evaluation
     for (std::size_t i = 0; i < e.data->size(); ++i) names += e.data->sample(i).image + "\n";
     const rundir::EvalMeta meta{world.size(), e.checkpoint, e.content.state.global_step, e.content.model_signature, o.split,
                                 e.data->size(), sha256_hex(names), e.sigmas, e.methods, e.noise_mean, o.noise_seed, e.tuned,
-                                e.lpips_status, e.data_dir};
+                                e.lpips_status, e.data_dir, e.gallery.descriptors.size(0)};
     write_file_atomic(rundir::eval_meta_path(out), rundir::to_json_text(meta));
     if (e.separate_out) config::save_run_config(out, e.cfg);
     log::info(fmt::format("evaluated {} {} images x {} sigma(s) x {} methods over {} ranks -> {}", e.data->size(), o.split,
@@ -229,11 +275,15 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   e.out_dir = o.out_dir.empty() ? fs::path(o.run_dir) : fs::path(o.out_dir);
   load_model(world, o, e);
   open_data(world, o, e);
+  world.watchdog().set_context("gathering the re-identification gallery");
+  build_gallery(world, o, e);
   // Scoring its slice and writing its rows is each rank's own work: agreed too, so that a failure
   // on one rank (an unreadable shard, a full disk) ends every rank with its message.
   world.watchdog().set_context("scoring and writing each rank's results");
   dist::all_or_none(world, [&] {
-    write_file_atomic(rundir::eval_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(score(world, o, e)));
+    const Scores scores = score(world, o, e);
+    write_file_atomic(rundir::eval_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(scores.rows));
+    write_file_atomic(rundir::match_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(scores.matches));
   });
   write_meta(world, o, e);
   return kExitOk;

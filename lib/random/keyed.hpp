@@ -24,6 +24,7 @@ enum class Purpose : std::uint64_t {
   BaselineTuning = 6,  // cxr-eval's filter tuning: noise apart from the noise methods are scored on
   NoisyTarget = 7,     // Noise2Noise: the target's noise (clean data) or the choice of two stored copies (exports)
   Bootstrap = 8,       // cxr-reduce's patient-level bootstrap
+  SyntheticPatient = 9,  // cxr-synth: a patient's anatomy, shared by all of the patient's studies
 };
 
 // A stable 64-bit id of an image from its name (FNV-1a: the same on every platform and run).

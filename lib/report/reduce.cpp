@@ -14,6 +14,7 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "config/run_config.hpp"
+#include "report/privacy.hpp"
 #include "report/scaling.hpp"
 #include "scaling/model.hpp"
 
@@ -41,6 +42,18 @@ std::set<std::string> methods_of(const Groups& groups) {
 
 // ---- Ingest.
 
+namespace {
+// A run's per-rank result files: eval rows, and re-identification rows where cxr-eval made them.
+std::vector<std::string> result_files(const Run& run) {
+  std::vector<std::string> files;
+  for (int k = 0; run.meta && k < run.meta->ranks; ++k) {
+    files.push_back(rundir::eval_results_path(run.dir, k).string());
+    if (run.meta->match_gallery > 0) files.push_back(rundir::match_results_path(run.dir, k).string());
+  }
+  return files;
+}
+}  // namespace
+
 Run open_run(const std::string& dir, bool training_only) {
   Run run;
   run.dir = dir;
@@ -50,9 +63,9 @@ Run open_run(const std::string& dir, bool training_only) {
     const fs::path meta = rundir::eval_meta_path(dir);
     if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
     run.meta = rundir::parse_eval_meta(read_text_file(meta), meta.string());
-    for (int k = 0; k < run.meta->ranks; ++k)
-      if (const fs::path csv = rundir::eval_results_path(dir, k); !fs::exists(csv))
-        throw InputError("run " + dir + ": " + csv.string() + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
+    for (const auto& csv : result_files(run))
+      if (!fs::exists(csv))
+        throw InputError("run " + dir + ": " + csv + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
   }
   run.config = config::load_run_config(dir);
   return run;
@@ -69,6 +82,20 @@ void complete_run(Run& run) {
     throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
                                  run.dir, run.rows.size(), m->images * m->sigmas.size() * m->methods.size(), m->images,
                                  m->sigmas.size(), m->methods.size()));
+  auto match_key = [](const rundir::MatchRow& m) { return std::tie(m.image, m.sigma, m.query); };
+  std::sort(run.matches.begin(), run.matches.end(), [&](const auto& a, const auto& b) { return match_key(a) < match_key(b); });
+  for (std::size_t i = 1; i < run.matches.size(); ++i)
+    if (match_key(run.matches[i]) == match_key(run.matches[i - 1]))
+      throw InputError(fmt::format("run {}: the {} query of {} at sigma {} appears twice in its match CSVs", run.dir, run.matches[i].query,
+                                   run.matches[i].image, run.matches[i].sigma));
+  if (const auto& m = run.meta; m && m->match_gallery > 0) {
+    // clean once, obfuscated per sigma, denoised per sigma where the model was evaluated
+    const bool model = std::find(m->methods.begin(), m->methods.end(), "model") != m->methods.end();
+    const std::size_t expected = m->images * (1 + m->sigmas.size() * (model ? 2 : 1));
+    if (run.matches.size() != expected)
+      throw InputError(fmt::format("run {}: {} re-identification rows, expected {}: an incomplete evaluation", run.dir,
+                                   run.matches.size(), expected));
+  }
   std::vector<fs::path> logs;
   if (const fs::path dir = fs::path(run.dir) / "logs"; fs::is_directory(dir))
     for (const auto& e : fs::directory_iterator(dir))
@@ -252,6 +279,7 @@ json make_summary(const std::vector<Run>& runs, const Groups& groups, const std:
   json summary = {{"runs", runs_json(runs)}, {"groups", groups_json(runs, groups)}, {"paired", paired_json(runs, groups)}};
   add_subsets(runs, summary);
   add_scaling(runs, allreduce, summary);
+  add_privacy(runs, groups, summary);
   return summary;
 }
 
@@ -369,6 +397,7 @@ std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, 
                       q["t"].get<double>(), q["t_p"].get<double>(), q["cohens_dz"].get<double>(), q["wilcoxon_p"].get<double>(),
                       q["wilcoxon_r"].get<double>());
   }
+  md += privacy_markdown(summary);
   md += training_table(summary["runs"]);
   md += scaling_markdown(summary);
   return md;
@@ -398,7 +427,9 @@ void write_plots(const std::vector<Run>& runs, const Groups& groups, const json&
   write_file_atomic(dir / "psnr.dat", psnr);
   write_file_atomic(dir / "curves.dat", curves);
   if (!scaling.empty()) write_file_atomic(dir / "scaling.dat", scaling);
-  write_file_atomic(dir / "plots.gp", gnuplot_script(runs, methods, !scaling.empty()));
+  const std::string privacy = privacy_plot_data(summary);
+  if (!privacy.empty()) write_file_atomic(dir / "privacy.dat", privacy);
+  write_file_atomic(dir / "plots.gp", gnuplot_script(runs, methods, !scaling.empty()) + privacy_gnuplot(summary));
   const std::string cmd = "cd '" + dir.string() + "' && gnuplot plots.gp 2>gnuplot.log";
   if (std::system(cmd.c_str()) != 0) spdlog::warn("gnuplot failed or is not installed (see {}); no plots", (dir / "gnuplot.log").string());
 }
@@ -430,7 +461,7 @@ void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
   write_file_atomic(fs::path(o.out_dir) / "summary.md", render_markdown(runs, groups, summary));
   if (o.plots) write_plots(runs, groups, summary, o.out_dir);
   spdlog::info("reduced {} run(s) into {}: summary.md, summary.csv, summary.json{}", runs.size(), o.out_dir,
-               o.plots ? ", psnr_by_sigma.png, loss_curves.png" : "");
+               o.plots ? ", psnr_by_sigma.png, loss_curves.png" + std::string(summary["privacy"]["reidentification"].empty() ? "" : ", privacy.png") : "");
 }
 
 }  // namespace
@@ -447,7 +478,7 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
   });
   std::vector<std::pair<std::size_t, std::string>> files;  // (run, CSV path)
   for (std::size_t r = 0; r < runs.size(); ++r)
-    for (int k = 0; runs[r].meta && k < runs[r].meta->ranks; ++k) files.emplace_back(r, rundir::eval_results_path(runs[r].dir, k).string());
+    for (const auto& csv : result_files(runs[r])) files.emplace_back(r, csv);
   const std::string mine = dist::all_or_none(world, [&] {
     json texts = json::array();
     for (std::size_t k = static_cast<std::size_t>(world.rank()); k < files.size(); k += static_cast<std::size_t>(world.size()))
@@ -461,8 +492,14 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     if (!world.is_root()) return;
     for (const auto& part : gathered)
       for (const auto& [k, text] : json::parse(part).get<std::vector<std::pair<std::size_t, std::string>>>()) {
-        const auto rows = rundir::parse_eval_results(text, files[k].second);
-        runs[files[k].first].rows.insert(runs[files[k].first].rows.end(), rows.begin(), rows.end());
+        Run& run = runs[files[k].first];
+        if (fs::path(files[k].second).filename().string().rfind("match-", 0) == 0) {
+          const auto matches = rundir::parse_match_results(text, files[k].second);
+          run.matches.insert(run.matches.end(), matches.begin(), matches.end());
+        } else {
+          const auto rows = rundir::parse_eval_results(text, files[k].second);
+          run.rows.insert(run.rows.end(), rows.begin(), rows.end());
+        }
       }
     for (auto& run : runs) complete_run(run);
     summarise(runs, o);

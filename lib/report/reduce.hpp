@@ -40,11 +40,13 @@ struct Run {
   config::Config config{config::project_schema()};
   std::optional<rundir::EvalMeta> meta;  // none with --training-only
   std::vector<rundir::EvalRow> rows;     // sorted by image, sigma, method
+  std::vector<rundir::MatchRow> matches;  // the re-identification queries, sorted by image, sigma, query
   std::vector<rundir::StepLog> logs;     // one per rank of the training
 };
 // The run's config.yaml and eval/meta.json, and that every rank's CSV is there (unread).
 Run open_run(const std::string& dir, bool training_only);
-// Sorts the rows, checks that every (image, sigma, method) is there exactly once, reads the logs.
+// Sorts the rows, checks that every (image, sigma, method) and every re-identification query is
+// there exactly once, reads the logs.
 void complete_run(Run& run);
 
 struct Group {                                       // one (run, sigma, method)

@@ -48,6 +48,20 @@ Summary summarize_by_patient(const std::vector<double>& v, const std::vector<std
   return s;
 }
 
+std::pair<double, double> wilson_interval(double p, double n) {
+  if (n <= 0) return {0.0, 1.0};
+  const double z2 = 1.96 * 1.96, centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const double half = 1.96 / (1 + z2 / n) * std::sqrt(p * (1 - p) / n + z2 / (4 * n * n));
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
+double chance_top_k(std::int64_t gallery, std::int64_t hits, std::int64_t k) {
+  double miss = 1;  // the chance that none of the hits is among the first k drawn
+  for (std::int64_t i = 0; i < std::min(k, gallery); ++i)
+    miss *= static_cast<double>(std::max<std::int64_t>(0, gallery - hits - i)) / static_cast<double>(gallery - i);
+  return 1 - miss;
+}
+
 std::pair<std::vector<double>, std::vector<double>> patient_means(const std::vector<double>& a, const std::vector<double>& b,
                                                                   const std::vector<std::int64_t>& patients) {
   std::map<std::int64_t, std::array<double, 3>> per;  // patient -> (sum a, sum b, count)

@@ -27,6 +27,14 @@ Summary summarize_by_patient(const std::vector<double>& values, const std::vecto
 std::pair<std::vector<double>, std::vector<double>> patient_means(const std::vector<double>& a, const std::vector<double>& b,
                                                                   const std::vector<std::int64_t>& patients);
 
+// A 95 % Wilson score interval (lower, upper) for a rate p measured on n independent units:
+// unlike p +- 1.96 sqrt(p(1-p)/n) it stays inside [0, 1] and is not empty at p = 0 or 1.
+std::pair<double, double> wilson_interval(double p, double n);
+
+// The chance that a matcher ranking a gallery of `gallery` images at random puts at least one of
+// `hits` of them in its top k: 1 - C(gallery - hits, k) / C(gallery, k).
+double chance_top_k(std::int64_t gallery, std::int64_t hits, std::int64_t k);
+
 struct Paired {
   std::size_t n = 0;
   double mean_diff = 0;       // mean of a - b

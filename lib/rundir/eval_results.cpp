@@ -28,6 +28,48 @@ EvalRow parse_row(const std::vector<std::string>& f, const std::string& where) {
   return row;
 }
 
+std::int64_t integer(const std::string& text, const std::string& what, const std::string& where) {
+  const auto v = parse_integer(text);
+  if (!v || *v < 0) throw InputError(where + ": " + what + " '" + text + "' is not a non-negative integer");
+  return *v;
+}
+
+// The lines after the header, split into `fields` fields each; `parse` turns one into a row.
+template <class Row, class Parse>
+std::vector<Row> parse_csv(const std::string& text, const std::string& source, const char* header, std::size_t fields_per_row,
+                           Parse parse) {
+  std::istringstream in(text);
+  std::string line;
+  if (!std::getline(in, line) || line != header) throw InputError(at_line(source, 1, std::string("expected the header '") + header + "'"));
+  std::vector<Row> rows;
+  for (long no = 2; std::getline(in, line); ++no) {
+    if (line.empty()) continue;
+    std::vector<std::string> fields;
+    try {
+      fields = split_csv_line(line);
+    } catch (const std::exception& e) {
+      throw InputError(at_line(source, no, e.what()));
+    }
+    if (fields.size() != fields_per_row)
+      throw InputError(at_line(source, no, fmt::format("expected {} fields, found {}", fields_per_row, fields.size())));
+    rows.push_back(parse(fields, source + ":" + std::to_string(no)));
+  }
+  return rows;
+}
+
+MatchRow parse_match_row(const std::vector<std::string>& f, const std::string& where) {
+  MatchRow row{f[0], 0, metric(f[2], where), f[3], integer(f[4], "own_rank", where), integer(f[5], "gallery", where),
+               integer(f[6], "followup_rank", where), integer(f[7], "followup_same", where)};
+  const auto patient = parse_integer(f[1]);
+  if (!patient) throw InputError(where + ": patient '" + f[1] + "' is not an integer");
+  row.patient = *patient;
+  if (row.query != "clean" && row.query != "obfuscated" && row.query != "denoised")
+    throw InputError(where + ": query '" + row.query + "' is not clean, obfuscated or denoised");
+  if (row.own_rank < 1 || row.own_rank > row.gallery || row.followup_rank >= row.gallery)
+    throw InputError(where + ": ranks out of range for a gallery of " + f[5]);
+  return row;
+}
+
 }  // namespace
 
 std::string to_csv(const std::vector<EvalRow>& rows) {
@@ -40,23 +82,19 @@ std::string to_csv(const std::vector<EvalRow>& rows) {
 }
 
 std::vector<EvalRow> parse_eval_results(const std::string& text, const std::string& source) {
-  std::istringstream in(text);
-  std::string line;
-  if (!std::getline(in, line) || line != kEvalHeader)
-    throw InputError(at_line(source, 1, std::string("expected the header '") + kEvalHeader + "'"));
-  std::vector<EvalRow> rows;
-  for (long no = 2; std::getline(in, line); ++no) {
-    if (line.empty()) continue;
-    std::vector<std::string> fields;
-    try {
-      fields = split_csv_line(line);
-    } catch (const std::exception& e) {
-      throw InputError(at_line(source, no, e.what()));
-    }
-    if (fields.size() != 10) throw InputError(at_line(source, no, "expected 10 fields, found " + std::to_string(fields.size())));
-    rows.push_back(parse_row(fields, source + ":" + std::to_string(no)));
-  }
-  return rows;
+  return parse_csv<EvalRow>(text, source, kEvalHeader, 10, parse_row);
+}
+
+std::string to_csv(const std::vector<MatchRow>& rows) {
+  std::string csv = std::string(kMatchHeader) + "\n";
+  for (const auto& r : rows)
+    csv += fmt::format("{},{},{},{},{},{},{},{}\n", csv_quote(r.image), r.patient, r.sigma, csv_quote(r.query), r.own_rank, r.gallery,
+                       r.followup_rank, r.followup_same);
+  return csv;
+}
+
+std::vector<MatchRow> parse_match_results(const std::string& text, const std::string& source) {
+  return parse_csv<MatchRow>(text, source, kMatchHeader, 8, parse_match_row);
 }
 
 std::string to_json_text(const EvalMeta& meta) { return nlohmann::json(meta).dump(2) + "\n"; }
@@ -71,6 +109,10 @@ EvalMeta parse_eval_meta(const std::string& text, const std::string& source) {
 
 std::filesystem::path eval_results_path(const std::string& out_dir, int rank) {
   return std::filesystem::path(out_dir) / "eval" / fmt::format("rank-{:05d}.csv", rank);
+}
+
+std::filesystem::path match_results_path(const std::string& out_dir, int rank) {
+  return std::filesystem::path(out_dir) / "eval" / fmt::format("match-{:05d}.csv", rank);
 }
 
 std::filesystem::path eval_meta_path(const std::string& out_dir) { return std::filesystem::path(out_dir) / "eval" / "meta.json"; }

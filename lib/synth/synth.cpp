@@ -42,17 +42,48 @@ struct Lesion {
   double x, y, r, strength;
 };
 
-// What varies from image to image: pose, exposure, findings, texture. Drawn in a fixed order
-// from the image's own stream, so an image does not depend on any other.
+// What a patient keeps from study to study: body and organ proportions and the tissue texture
+// (the pattern a re-identification attack matches on). Drawn from the patient's own stream.
+struct Anatomy {
+  double body_rx, body_ry, lung_rx, lung_ry, heart_scale, rib_offset, rib_pitch;
+  std::vector<Wave> waves;
+};
+
+Anatomy draw_anatomy(std::uint64_t seed, std::uint64_t patient) {
+  rng::KeyedStream r(seed, rng::Purpose::SyntheticPatient, patient);
+  Anatomy a;
+  a.body_rx = 0.88 * r.uniform(0.85, 1.1);
+  a.body_ry = 1.05 * r.uniform(0.9, 1.06);
+  a.lung_rx = 0.27 * r.uniform(0.85, 1.15);
+  a.lung_ry = 0.58 * r.uniform(0.85, 1.1);
+  a.heart_scale = r.uniform(0.88, 1.12);
+  a.rib_offset = r.uniform(-0.05, 0.05);
+  a.rib_pitch = 0.13 * r.uniform(0.95, 1.05);
+  for (int i = 0; i < 8; ++i) {
+    const double freq = r.uniform(2.0, 14.0), dir = r.uniform(0, 2 * kPi);
+    a.waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.018 / (1 + 0.15 * freq)});
+  }
+  // Lung vessel texture: many faint, thin high-frequency waves.
+  for (int i = 0; i < 10; ++i) {
+    const double freq = r.uniform(20.0, 45.0), dir = r.uniform(0, 2 * kPi);
+    a.waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.006});
+  }
+  return a;
+}
+
+// What varies from study to study: pose, exposure, findings, and a little of the texture (the
+// patient breathes and is positioned differently). Drawn in a fixed order from the image's own
+// stream, so an image depends on no other image, only on its patient's anatomy.
 struct Scene {
+  Anatomy anatomy;
   double scale, shift_x, shift_y, tilt, exposure, gamma, heart_rx;
   bool effusion;
-  std::vector<Wave> waves;
   std::vector<Lesion> lesions;
 };
 
-Scene draw_scene(rng::KeyedStream& r, std::uint16_t labels, bool ap) {
+Scene draw_scene(rng::KeyedStream& r, const Anatomy& anatomy, std::uint16_t labels, bool ap) {
   Scene s;
+  s.anatomy = anatomy;
   // Pose and exposure for this image.
   s.scale = r.uniform(0.93, 1.05) * (ap ? 1.04 : 1.0);
   s.shift_x = r.uniform(-0.04, 0.04);
@@ -62,16 +93,10 @@ Scene draw_scene(rng::KeyedStream& r, std::uint16_t labels, bool ap) {
   s.gamma = r.uniform(0.85, 1.15);
   const bool cardiomegaly = labels & (1u << 1);
   s.effusion = labels & (1u << 2);
-  s.heart_rx = (cardiomegaly ? 0.36 : 0.27) * (ap ? 1.08 : 1.0);
-
-  for (int i = 0; i < 8; ++i) {
-    const double freq = r.uniform(2.0, 14.0), dir = r.uniform(0, 2 * kPi);
-    s.waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.018 / (1 + 0.15 * freq)});
-  }
-  // Lung vessel texture: many faint, thin high-frequency waves.
-  for (int i = 0; i < 10; ++i) {
-    const double freq = r.uniform(20.0, 45.0), dir = r.uniform(0, 2 * kPi);
-    s.waves.push_back({freq * std::cos(dir), freq * std::sin(dir), r.uniform(0, 2 * kPi), 0.006});
+  s.heart_rx = (cardiomegaly ? 0.36 : 0.27) * (ap ? 1.08 : 1.0) * anatomy.heart_scale;
+  for (auto& w : s.anatomy.waves) {
+    w.phase += r.uniform(-0.15, 0.15);
+    w.amplitude *= r.uniform(0.9, 1.1);
   }
   const bool nodule = labels & (1u << 5), mass = labels & (1u << 4);
   const int n_lesions = (nodule ? 1 + static_cast<int>(r.below(3)) : 0) + (mass ? 1 : 0) +
@@ -90,7 +115,8 @@ Scene draw_scene(rng::KeyedStream& r, std::uint16_t labels, bool ap) {
 double brightness(const Scene& s, double x, double y) {
   const double edge = 0.02;
 
-  const double body = smooth(ellipse(x, y, 0.0, 0.15, 0.88, 1.05), 0.04);
+  const Anatomy& a = s.anatomy;
+  const double body = smooth(ellipse(x, y, 0.0, 0.15, a.body_rx, a.body_ry), 0.04);
   double v = 0.06 + 0.40 * body;  // air outside, soft tissue inside
   // Shoulders and neck.
   v += 0.10 * smooth(ellipse(x, y, 0.0, -0.95, 0.95, 0.25), 0.05);
@@ -100,7 +126,7 @@ double brightness(const Scene& s, double x, double y) {
   double lung = 0.0;
   for (int side = -1; side <= 1; side += 2) {
     const double cx = 0.37 * side;
-    const double inside = ellipse(x, y, cx, -0.08, 0.27, 0.58, -0.08 * side);
+    const double inside = ellipse(x, y, cx, -0.08, a.lung_rx, a.lung_ry, -0.08 * side);
     const double dome = side < 0 ? dome_l : dome_r;
     lung = std::max(lung, smooth(inside, edge) * smooth(dome - y, 0.03));
   }
@@ -115,7 +141,7 @@ double brightness(const Scene& s, double x, double y) {
 
   // Ribs: curved bands across each hemithorax; clavicles near the top.
   for (int k = 0; k < 9; ++k) {
-    const double y_rib = -0.62 + 0.13 * k + 0.3 * x * x;
+    const double y_rib = -0.62 + a.rib_offset + a.rib_pitch * k + 0.3 * x * x;
     const double band = smooth(0.018 - std::fabs(y - y_rib), 0.008);
     v += 0.07 * band * smooth(std::fabs(x) - 0.07, 0.02) * smooth(0.75 - std::fabs(x), 0.05);
   }
@@ -127,7 +153,7 @@ double brightness(const Scene& s, double x, double y) {
   for (const auto& l : s.lesions) v += l.strength * smooth(ellipse(x, y, l.x, l.y, l.r, l.r * 0.9), 0.2);
 
   double tex = 0.0;
-  for (const auto& w : s.waves) tex += w.amplitude * std::sin(w.kx * x + w.ky * y + w.phase);
+  for (const auto& w : a.waves) tex += w.amplitude * std::sin(w.kx * x + w.ky * y + w.phase);
   v += tex * (0.5 + lung);
 
   return v;
@@ -135,9 +161,10 @@ double brightness(const Scene& s, double x, double y) {
 
 }  // namespace
 
-image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t image_id, std::uint16_t labels, bool ap) {
+image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t patient, std::uint64_t image_id, std::uint16_t labels,
+                          bool ap) {
   rng::KeyedStream r(seed, rng::Purpose::Synthetic, image_id);
-  const Scene s = draw_scene(r, labels, ap);
+  const Scene s = draw_scene(r, draw_anatomy(seed, patient), labels, ap);
   image::Gray8 img;
   img.width = img.height = size;
   img.pixels.resize(static_cast<std::size_t>(size) * static_cast<std::size_t>(size));
@@ -208,7 +235,7 @@ SynthSummary write_dataset(const SynthOptions& o) {
     const int archive = 1 + static_cast<int>(i / 10000);
     const fs::path dir = fs::path(o.output) / fmt::format("images_{:03d}", archive) / "images";
     fs::create_directories(dir);
-    const image::Gray8 img = render_chest(o.size, o.seed, i, row.labels, row.ap);
+    const image::Gray8 img = render_chest(o.size, o.seed, static_cast<std::uint64_t>(row.patient), i, row.labels, row.ap);
     std::vector<std::uint8_t> bytes;
     if (o.rgba_every > 0 && i % static_cast<std::size_t>(o.rgba_every) == static_cast<std::size_t>(o.rgba_every) - 1) {
       std::vector<std::uint8_t> rgba(img.pixels.size() * 4);

@@ -6,7 +6,9 @@
 // The phantom has a body outline, two lung fields, heart and mediastinum, spine, ribs,
 // clavicles, diaphragm domes and smooth low-frequency texture, with per-image pose and exposure
 // changes and findings drawn as lesions (nodules, masses, effusions, ...): enough structure that
-// denoising it is not trivial. Everything is a pure function of (seed, image).
+// denoising it is not trivial. A patient's studies share its anatomy (proportions and texture),
+// as follow-ups do, so re-identification across studies can be measured. Everything is a pure
+// function of (seed, patient, image).
 #include <cstdint>
 #include <string>
 
@@ -31,8 +33,9 @@ struct SynthSummary {
   int test = 0;
 };
 
-// One phantom image. `labels` uses nih::kFindings bits; `ap` selects the AP view's geometry.
-image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t image_id, std::uint16_t labels, bool ap);
+// One phantom image of `patient`. `labels` uses nih::kFindings bits; `ap` selects the AP view's geometry.
+image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t patient, std::uint64_t image_id, std::uint16_t labels,
+                          bool ap);
 
 // Writes the whole root. Throws InputError if `output` cannot be written.
 SynthSummary write_dataset(const SynthOptions& options);

@@ -2,7 +2,9 @@
 # cxr-eval evaluates every test image exactly once whatever the rank count (1, 2, 3: the reduced
 # means are equal); cxr-reduce gives the same summary as one process or under mpirun; malformed
 # or missing rank files and NaN values are refused by name; a test-only dataset evaluated into an
-# --out folder reduces on its own.
+# --out folder reduces on its own. The re-identification queries (privacy report) are the same
+# whatever the rank count (the gallery is gathered from every rank) and reduce into the summary's
+# privacy section.
 source "$(dirname "$0")/train_common.sh"
 evaluate="$CXR_BIN/app/cxr-eval"
 reduce="$CXR_BIN/app/cxr-reduce"
@@ -27,6 +29,20 @@ for n in (2, 3):
     for k, v in groups[1].items():
         assert abs(groups[n][k] - v) < 1e-5, (n, k, groups[n][k], v)
 print(f"{n_test} test images x 2 sigmas x 4 methods, each exactly once with 1, 2, 3 ranks; means equal")
+# Re-identification: clean once, obfuscated and denoised per sigma; the same ranks with 1, 2, 3 ranks.
+matches = {n: sorted(tuple(r.values()) for f in glob.glob(f"{t}/run{n}/eval/match-*.csv") for r in csv.DictReader(open(f)))
+           for n in (1, 2, 3)}
+assert len(matches[1]) == n_test * 5, len(matches[1])
+assert matches[1] == matches[2] == matches[3], "the re-identification ranks depend on the rank count"
+clean = [r for r in csv.DictReader(open(f"{t}/run1/eval/match-00000.csv")) if r["query"] == "clean"]
+assert clean and all(r["own_rank"] == "1" and r["gallery"] == str(n_test) for r in clean), "a clean image must match its own original first"
+p = json.load(open(f"{t}/sum1/summary.json"))["privacy"]
+cell = {(c["gallery"], c["sigma"], c["query"]): c for c in p["reidentification"]}
+assert cell[("a", 0, "clean")]["top1"]["rate"] == 1.0
+b = cell[("b", 0, "clean")]["top1"]  # the synthetic patients' studies share their anatomy
+assert b["rate"] > 2 * b["chance"], b
+assert {(d["sigma"], d["target"]) for d in p["deobfuscation"]} == {(0.1, "clean"), (0.2, "clean")}, p["deobfuscation"]
+print(f"re-identification: {len(matches[1])} queries, equal with 1, 2, 3 ranks; follow-ups top-1 {b['rate']:.2f} vs chance {b['chance']:.2f}")
 PY
 ls "$CXR_TMP/run1/samples/sigma-0.1/"*.png >/dev/null || fail "no sample grids"
 
@@ -47,12 +63,19 @@ else  # a machine without gnuplot (the GPU check's): tables, and a warning inste
   grep -q "gnuplot failed or is not installed" "$CXR_TMP/reduce.log" || fail "no warning about the missing gnuplot"
 fi
 grep -q "| run1 | 0.1 |" "$CXR_TMP/sum-one/summary.md" || fail "summary.md lacks the quality table"
+grep -q "^| a | 0.1 | obfuscated | - |" "$CXR_TMP/sum-one/summary.md" || fail "summary.md lacks the re-identification table"
+grep -q "^| a | 0.1 | denoised | run2 |" "$CXR_TMP/sum-one/summary.md" || fail "summary.md lacks run2's denoised queries"
 
 # Bad inputs, each named.
 cp -r "$CXR_TMP/run2" "$CXR_TMP/bad"
 rm "$CXR_TMP/bad/eval/rank-00001.csv"
 expect_exit 2 "rank-00001.csv is missing" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
 cp "$CXR_TMP/run2/eval/rank-00001.csv" "$CXR_TMP/bad/eval/"
+sed -i '2d' "$CXR_TMP/bad/eval/match-00001.csv"
+expect_exit 2 "re-identification rows, expected .*: an incomplete evaluation" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
+rm "$CXR_TMP/bad/eval/match-00001.csv"
+expect_exit 2 "match-00001.csv is missing" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
+cp "$CXR_TMP/run2/eval/match-00001.csv" "$CXR_TMP/bad/eval/"
 sed -i '3s/,model,[0-9.]*,/,model,nan,/; 3s/,noisy,[0-9.]*,/,noisy,nan,/; 3s/,gaussian,[0-9.]*,/,gaussian,nan,/; 3s/,median,[0-9.]*,/,median,nan,/' "$CXR_TMP/bad/eval/rank-00001.csv"
 expect_exit 2 "rank-00001.csv:3: value nan is not finite" "$reduce" "$CXR_TMP/bad" --out "$CXR_TMP/x"
 cp "$CXR_TMP/run2/eval/rank-00001.csv" "$CXR_TMP/bad/eval/"

@@ -133,4 +133,53 @@ TEST_SUITE("report") {
     CHECK(a == std::vector<double>{2, 10});
     CHECK(b == std::vector<double>{0.5, 4});
   }
+
+  TEST_CASE("privacy: match rates, chance and patient-level intervals by hand; model-free queries once per test set") {
+    // 4 test images of patients 1, 1, 2, 3 (only patient 1 has a follow-up); two runs on the same test set.
+    std::vector<Run> runs = {evaluated_run(), evaluated_run()};
+    runs[1].name = "b";
+    for (auto& run : runs) {
+      run.meta->match_gallery = 4;
+      run.meta->test_set_sha256 = "same";
+      const std::int64_t patient[] = {1, 1, 2, 3};
+      const std::int64_t obfuscated_rank[] = {1, 2, 1, 3}, followup_rank[] = {1, 2, 0, 0};
+      for (int i = 0; i < 4; ++i) {
+        const std::string image = "img" + std::to_string(i);
+        const std::int64_t same = i < 2 ? 1 : 0;
+        run.matches.push_back({image, patient[i], 0.0, "clean", 1, 4, same ? 1 : 0, same});
+        run.matches.push_back({image, patient[i], 0.1, "obfuscated", obfuscated_rank[i], 4, followup_rank[i], same});
+        run.matches.push_back({image, patient[i], 0.1, "denoised", 1, 4, same, same});
+      }
+      complete_run(run);
+    }
+    const Groups groups = make_groups(runs);
+    const nlohmann::json summary = make_summary(runs, groups);
+    std::map<std::tuple<std::string, double, std::string, std::string>, nlohmann::json> cell;
+    for (const auto& c : summary["privacy"]["reidentification"]) cell[{c["gallery"], c["sigma"], c["query"], c["run"]}] = c;
+    // clean and obfuscated once (run "-"), denoised per run; (a) and (b) each: 2 x (2 + 2) cells
+    CHECK(cell.size() == 8);
+    const auto& a = cell.at({"a", 0.1, "obfuscated", "-"});
+    CHECK(a["queries"] == 4);
+    CHECK(a["patients"] == 3);
+    CHECK(a["top1"]["rate"].get<double>() == doctest::Approx(0.5));   // ranks 1, 2, 1, 3
+    CHECK(a["top5"]["rate"].get<double>() == doctest::Approx(1.0));
+    CHECK(a["top1"]["chance"].get<double>() == doctest::Approx(0.25));  // 1 of 4
+    CHECK(a["top1"]["ci_low"].get<double>() == doctest::Approx(wilson_interval(0.5, 3).first));  // n = 3 patients
+    const auto& b = cell.at({"b", 0.1, "obfuscated", "-"});
+    CHECK(b["queries"] == 2);  // patient 1's two studies
+    CHECK(b["top1"]["rate"].get<double>() == doctest::Approx(0.5));
+    CHECK(b["top1"]["chance"].get<double>() == doctest::Approx(1.0 / 3));  // 1 of the 3 other images
+    CHECK(cell.count({"a", 0.1, "denoised", "b"}) == 1);
+    const auto& d = summary["privacy"]["deobfuscation"];
+    REQUIRE(d.size() == 2);
+    CHECK(d[0]["obfuscated_psnr"].get<double>() == doctest::Approx(21.5));  // the noisy rows' mean
+    CHECK(d[0]["obfuscated_rms"].get<double>() == doctest::Approx(std::pow(10.0, -21.5 / 20)));
+    CHECK(d[0]["denoised_psnr"].get<double>() == doctest::Approx(31.5));
+    const std::string md = render_markdown(runs, groups, summary);
+    CHECK(md.find("| a | 0.1 | obfuscated | - | 4 | 3 | 50.0 (") != std::string::npos);
+    CHECK(md.find("Sigma 0.1: the obfuscated image is at 21.5 dB PSNR") != std::string::npos);
+    // A missing query is an incomplete evaluation.
+    runs[0].matches.pop_back();
+    CHECK(CXR_ERROR_OF(complete_run(runs[0])).find("11 re-identification rows, expected 12") != std::string::npos);
+  }
 }

@@ -61,9 +61,30 @@ TEST_SUITE("rundir") {
     CHECK(CXR_ERROR_OF(parse_eval_results(header + "\"a,1,L,PA,0.1,model,1,2,3,\n", "r.csv")) == "r.csv:2: unterminated quoted field");
   }
 
+  TEST_CASE("match results: the re-identification rows round-trip; bad rows are named") {
+    const std::string csv = std::string(kMatchHeader) + "\n" +
+                            "00000013_000.png,13,0,clean,1,45,2,3\n"
+                            "00000013_001.png,13,0.1,obfuscated,4,45,0,0\n";
+    const auto rows = parse_match_results(csv, "match-00000.csv");
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].query == "clean");
+    CHECK(rows[0].followup_same == 3);
+    CHECK(rows[1].sigma == 0.1);
+    CHECK(rows[1].own_rank == 4);
+    CHECK(rows[1].gallery == 45);
+    CHECK(to_csv(rows) == csv);
+    const std::string header = std::string(kMatchHeader) + "\n";
+    CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,noisy,1,4,0,0\n", "m.csv")) ==
+          "m.csv:2: query 'noisy' is not clean, obfuscated or denoised");
+    CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,clean,5,4,0,0\n", "m.csv")) == "m.csv:2: ranks out of range for a gallery of 4");
+    CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,clean,-1,4,0,0\n", "m.csv")) ==
+          "m.csv:2: own_rank '-1' is not a non-negative integer");
+    CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,clean,1,4\n", "m.csv")) == "m.csv:2: expected 8 fields, found 6");
+  }
+
   TEST_CASE("eval meta.json: written and read back whole") {
     EvalMeta m{3, "run/checkpoints/best.pt", 36, "unet base=4", "test", 12, "abc", {0.1, 0.2}, {"model", "median"}, 0.1, 5,
-               {{0.1, 0.75, 3}, {0.2, 1.0, 5}}, "unavailable", "ds"};
+               {{0.1, 0.75, 3}, {0.2, 1.0, 5}}, "unavailable", "ds", 12};
     const std::string text = to_json_text(m);
     const EvalMeta back = parse_eval_meta(text, "meta.json");
     CHECK(back.ranks == 3);
@@ -73,9 +94,11 @@ TEST_SUITE("rundir") {
     REQUIRE(back.baselines.size() == 2);
     CHECK(back.baselines[1].gaussian_blur_sigma == 1.0);
     CHECK(back.baselines[1].median_kernel == 5);
+    CHECK(back.match_gallery == 12);
     CHECK(to_json_text(back) == text);
     CHECK(CXR_ERROR_OF(parse_eval_meta("{\"ranks\": 2}", "e/meta.json")).rfind("e/meta.json: not the meta.json cxr-eval writes", 0) == 0);
     CHECK(eval_results_path("out", 2) == std::filesystem::path("out/eval/rank-00002.csv"));
+    CHECK(match_results_path("out", 2) == std::filesystem::path("out/eval/match-00002.csv"));
   }
 
   TEST_CASE("step log: the trainer's lines parse into records and are written back byte for byte") {

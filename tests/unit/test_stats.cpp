@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 #include "report/stats.hpp"
 
@@ -39,5 +40,23 @@ TEST_SUITE("stats") {
     CHECK(p.wilcoxon_p == doctest::Approx(1.0));
     CHECK(p.t_p == doctest::Approx(1.0));
     CHECK_THROWS_AS(compare_paired({1, 2}, {1}), std::invalid_argument);
+  }
+
+  TEST_CASE("Wilson interval and chance of a top-k hit, by hand") {
+    // 5 of 10: the textbook interval 0.2366-0.7634.
+    auto [lo, hi] = wilson_interval(0.5, 10);
+    CHECK(lo == doctest::Approx(0.2366).epsilon(1e-3));
+    CHECK(hi == doctest::Approx(0.7634).epsilon(1e-3));
+    // All hits on 14 units: not [1, 1] but (1 + z^2/2n - z sqrt(z^2/4n^2)) / (1 + z^2/n) = 0.7847.
+    std::tie(lo, hi) = wilson_interval(1.0, 14);
+    CHECK(lo == doctest::Approx(0.7847).epsilon(1e-3));
+    CHECK(hi == 1.0);
+    CHECK(wilson_interval(0.0, 14).first == 0.0);
+    CHECK(chance_top_k(45, 1, 1) == doctest::Approx(1.0 / 45));
+    CHECK(chance_top_k(45, 1, 5) == doctest::Approx(5.0 / 45));
+    CHECK(chance_top_k(10, 3, 1) == doctest::Approx(0.3));
+    CHECK(chance_top_k(10, 3, 2) == doctest::Approx(1 - 21.0 / 45));  // 1 - C(7,2)/C(10,2)
+    CHECK(chance_top_k(4, 3, 2) == doctest::Approx(1.0));             // two draws cannot both miss
+    CHECK(chance_top_k(3, 1, 5) == doctest::Approx(1.0));             // k beyond the gallery
   }
 }

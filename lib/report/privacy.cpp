@@ -1,0 +1,174 @@
+#include "report/privacy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "report/stats.hpp"
+
+namespace cxr::report {
+namespace {
+
+using nlohmann::json;
+
+// One cell of the re-identification table: the hits of a set of queries in the top 1 and top 5.
+struct Rates {
+  std::size_t queries = 0;
+  std::set<std::int64_t> patients;
+  double top1 = 0, top5 = 0, chance1 = 0, chance5 = 0;  // sums, divided by `queries` when reported
+};
+
+json rate_json(double hits, double chance, const Rates& r) {
+  const double p = hits / static_cast<double>(r.queries);
+  const auto [lo, hi] = wilson_interval(p, static_cast<double>(r.patients.size()));
+  return {{"rate", p}, {"ci_low", lo}, {"ci_high", hi}, {"chance", chance / static_cast<double>(r.queries)}};
+}
+
+// What does not depend on the model (clean and obfuscated queries) is the same for every run
+// evaluated on the same test set with the same noise: reported once, with run "-".
+std::string run_label(const Run& run, const std::string& query) { return query == "denoised" ? run.name : "-"; }
+
+json reidentification(const std::vector<Run>& runs) {
+  // (gallery, sigma, query's place in kQueries, run label, test set) -> rates
+  const std::vector<std::string> kQueries = {"clean", "obfuscated", "denoised"};
+  auto order = [&](const std::string& q) { return std::find(kQueries.begin(), kQueries.end(), q) - kQueries.begin(); };
+  using Key = std::tuple<std::string, double, std::ptrdiff_t, std::string, std::string>;
+  std::map<Key, Rates> cells;
+  std::map<Key, std::size_t> owner;  // the run whose queries fill a cell: a model-free cell is filled once
+  auto add = [&](const Key& key, std::size_t run, const rundir::MatchRow& m, bool hit1, bool hit5, double chance1, double chance5) {
+    if (owner.emplace(key, run).first->second != run) return;
+    Rates& r = cells[key];
+    r.queries += 1, r.patients.insert(m.patient);
+    r.top1 += hit1, r.top5 += hit5, r.chance1 += chance1, r.chance5 += chance5;
+  };
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const Run& run = runs[i];
+    if (!run.meta) continue;
+    const std::string test_set = run.meta->test_set_sha256 + "/" + std::to_string(run.meta->noise_seed);
+    for (const auto& m : run.matches) {
+      const std::string label = run_label(run, m.query);
+      add({"a", m.sigma, order(m.query), label, test_set}, i, m, m.own_rank == 1, m.own_rank <= 5, chance_top_k(m.gallery, 1, 1),
+          chance_top_k(m.gallery, 1, 5));
+      if (m.followup_same > 0)  // (b) asks only about patients with another study
+        add({"b", m.sigma, order(m.query), label, test_set}, i, m, m.followup_rank == 1, m.followup_rank <= 5,
+            chance_top_k(m.gallery - 1, m.followup_same, 1), chance_top_k(m.gallery - 1, m.followup_same, 5));
+    }
+  }
+  json out = json::array();
+  for (const auto& [key, r] : cells) {
+    const auto& [gallery, sigma, query, run, test_set] = key;
+    out.push_back({{"gallery", gallery}, {"sigma", sigma}, {"query", kQueries[static_cast<std::size_t>(query)]}, {"run", run}, {"queries", r.queries},
+                   {"patients", r.patients.size()}, {"top1", rate_json(r.top1, r.chance1, r)}, {"top5", rate_json(r.top5, r.chance5, r)}});
+  }
+  return out;
+}
+
+json deobfuscation(const std::vector<Run>& runs, const Groups& groups) {
+  json out = json::array();
+  for (const auto& [key, g] : groups) {
+    const auto& [r, sigma, method] = key;
+    const auto noisy = groups.find({r, sigma, "noisy"});
+    if (method != "model" || noisy == groups.end()) continue;
+    const double obfuscated = noisy->second.summaries.at("psnr").mean;
+    out.push_back({{"run", runs[r].name}, {"sigma", sigma}, {"target", runs[r].config.get_string("train.target")},
+                   {"trained_sigma", runs[r].config.get_float("noise.sigma")}, {"obfuscated_psnr", obfuscated},
+                   {"obfuscated_rms", std::pow(10.0, -obfuscated / 20)}, {"denoised_psnr", g.summaries.at("psnr").mean},
+                   {"denoised_psnr_ci95", g.summaries.at("psnr").ci95}, {"denoised_ssim", g.summaries.at("ssim").mean}});
+  }
+  return out;
+}
+
+std::string percent(const json& rate) {
+  return fmt::format("{:.1f} ({:.1f}-{:.1f})", 100 * rate["rate"].get<double>(), 100 * rate["ci_low"].get<double>(),
+                     100 * rate["ci_high"].get<double>());
+}
+
+}  // namespace
+
+void add_privacy(const std::vector<Run>& runs, const Groups& groups, json& summary) {
+  summary["privacy"] = {{"deobfuscation", deobfuscation(runs, groups)}, {"reidentification", reidentification(runs)}};
+}
+
+std::string privacy_markdown(const json& summary) {
+  const json& p = summary["privacy"];
+  if (p["reidentification"].empty()) return "";
+  std::string md = "\n## Privacy\n\nWhat the obfuscation hides, measured (docs/PRIVACY.md).\n\n**The noise in plain words.**";
+  std::set<double> said;
+  for (const auto& d : p["deobfuscation"])
+    if (said.insert(d["sigma"].get<double>()).second)
+      md += fmt::format(" Sigma {}: the obfuscated image is at {:.1f} dB PSNR, its pixels off by {:.1f} % of the grey range (RMS).",
+                        d["sigma"].get<double>(), d["obfuscated_psnr"].get<double>(), 100 * d["obfuscated_rms"].get<double>());
+  md += "\n\n**De-obfuscation**: what a denoiser recovers from the obfuscated image, against the clean one. A Noise2Noise "
+        "model (trained on noisy targets) needs no clean image: anyone holding obfuscated images can train it.\n\n"
+        "| sigma | obfuscated PSNR dB | run | trained on | denoised PSNR dB (95 % CI) | denoised SSIM |\n|---|---|---|---|---|---|\n";
+  for (const auto& d : p["deobfuscation"])
+    md += fmt::format("| {} | {:.2f} | {} | {} targets, sigma {} | {:.2f} ± {:.2f} | {:.4f} |\n", d["sigma"].get<double>(),
+                      d["obfuscated_psnr"].get<double>(), d["run"].get<std::string>(), d["target"].get<std::string>(),
+                      d["trained_sigma"].get<double>(), d["denoised_psnr"].get<double>(), d["denoised_psnr_ci95"].get<double>(),
+                      d["denoised_ssim"].get<double>());
+  md += "\n**Re-identification by matching**: each query (the clean image, sigma 0; the obfuscated one; the model's output) "
+        "is ranked against clean images by normalised cross-correlation of 32x32 histogram-equalised copies. Gallery (a): "
+        "every clean test image, the query's own original among them (an attacker with a leaked archive); a hit is the "
+        "original. Gallery (b): the other studies of all patients (the query's own removed); a hit is a study of the same "
+        "patient; only patients with another study count. A simple matcher: the rates are a lower bound on the risk. 95 % "
+        "CIs: Wilson intervals over patients (n = patients, the independent units). Chance: a random ranking.\n\n"
+        "| gallery | sigma | query | run | queries | patients | top-1 % (95 % CI) | chance top-1 % | top-5 % (95 % CI) | chance top-5 % |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : p["reidentification"])
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {:.1f} | {} | {:.1f} |\n", r["gallery"].get<std::string>(),
+                      r["sigma"].get<double>(), r["query"].get<std::string>(), r["run"].get<std::string>(),
+                      r["queries"].get<std::size_t>(), r["patients"].get<std::size_t>(), percent(r["top1"]),
+                      100 * r["top1"]["chance"].get<double>(), percent(r["top5"]), 100 * r["top5"]["chance"].get<double>());
+  bool followups = false;
+  for (const auto& r : p["reidentification"]) followups = followups || r["gallery"] == "b";
+  if (!followups) md += "\nGallery (b) is empty: no patient has two studies in this test split.\n";
+  return md;
+}
+
+std::string privacy_plot_data(const json& summary) {
+  std::string dat;  // blocks: one per (gallery, query, run) series, sigma against top-1 % and its CI
+  std::map<std::tuple<std::string, std::string, std::string>, std::string> series;
+  for (const auto& r : summary["privacy"]["reidentification"]) {
+    const auto& t = r["top1"];
+    series[{r["gallery"].get<std::string>(), r["query"].get<std::string>(), r["run"].get<std::string>()}] += fmt::format("{} {} {} {} {}\n", r["sigma"].get<double>(), 100 * t["rate"].get<double>(),
+                                                                100 * t["ci_low"].get<double>(), 100 * t["ci_high"].get<double>(),
+                                                                100 * t["chance"].get<double>());
+  }
+  for (const auto& [key, rows] : series)
+    dat += fmt::format("# {} {} {}\n{}\n\n", std::get<0>(key), std::get<1>(key), std::get<2>(key), rows);
+  return dat;
+}
+
+std::string privacy_gnuplot(const json& summary) {
+  std::set<std::tuple<std::string, std::string, std::string>> keys;  // in privacy_plot_data's order
+  for (const auto& r : summary["privacy"]["reidentification"])
+    keys.insert({r["gallery"].get<std::string>(), r["query"].get<std::string>(), r["run"].get<std::string>()});
+  if (keys.empty()) return "";
+  std::string gp = "set terminal pngcairo size 1200,560 noenhanced\nset output 'privacy.png'\n"
+                   "set multiplot layout 1,2 title 'Re-identification: top-1 match rate (95 % CI); dashed: chance'\n"
+                   "set xlabel 'sigma (0: the clean image)'\nset ylabel 'top-1 %'\nset yrange [0:105]\nset offsets graph 0.05, graph 0.05, 0, 0\n"
+                   "set key inside bottom left\n";
+  for (const char* gallery : {"a", "b"}) {
+    gp += fmt::format("set title '{}'\nplot ", std::string(gallery) == "a" ? "(a) gallery holds the original" : "(b) other studies of the patient");
+    std::size_t index = 0;
+    bool first = true;
+    for (const auto& key : keys) {
+      if (std::get<0>(key) == gallery) {
+        const std::string label = std::get<1>(key) + (std::get<2>(key) == "-" ? "" : " " + std::get<2>(key));
+        gp += fmt::format("{}'privacy.dat' index {} using 1:2:3:4 with yerrorlines title '{}', '' index {} using 1:5 with lines dashtype 2 notitle",
+                          first ? "" : ", ", index, label, index);
+        first = false;
+      }
+      ++index;
+    }
+    if (first) gp += "NaN notitle";
+    gp += "\n";
+  }
+  return gp + "unset multiplot\n";
+}
+
+}  // namespace cxr::report
