@@ -3,8 +3,9 @@
 #   1. cxr-synth       a synthetic ChestX-ray14 root (400 chest phantoms, 256x256)
 #   2. cxr-preprocess  HDF5 shards at 64x64, 2 MPI ranks
 #   3. cxr-train       a small U-Net learns to remove the obfuscation noise, 2 MPI ranks
-#   4. cxr-eval        PSNR / SSIM on the test split for the model, the noisy input and filters
-#   5. cxr-reduce      summary tables and plots
+#   4. cxr-eval        PSNR / SSIM on the test split for the model, the noisy input and filters,
+#                      and the re-identification attack the privacy report measures
+#   5. cxr-reduce      summary tables (quality, privacy, training) and plots
 # Builds first (installing missing packages). Output goes to out/demo/ (or OUT_DIR); running it
 # again reuses what is done (the dataset) and resumes or skips training that is complete.
 #   scripts/demo.sh [OUT_DIR]
@@ -63,6 +64,9 @@ PY
 echo
 echo "== test-set quality (from $out/summary/summary.md)"
 sed -n '/^| run | sigma/,/^$/p' "$out/summary/summary.md"
-echo "plots:       $out/summary/psnr_by_sigma.png $out/summary/loss_curves.png"
+echo
+echo "== privacy (from $out/summary/summary.md; docs/PRIVACY.md reads it)"
+sed -n '/^## Privacy/,/^## Training/p' "$out/summary/summary.md" | sed '1,2d;$d'
+echo "plots:       $out/summary/psnr_by_sigma.png $out/summary/loss_curves.png $out/summary/privacy.png"
 echo "image grids: $out/run/samples/sigma-0.1/ (clean | noisy | denoised | error x4)"
 echo "denoise your own PNGs: build/app/cxr-denoise --checkpoint $out/run --input IMAGE.png --output OUT_DIR [--sigma 0.1]"
