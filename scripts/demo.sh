@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job on the built-in default, end to end on this machine's CPUs:
 #   1. cxr-synth       a synthetic ChestX-ray14 root (400 chest phantoms, 256x256)
-#   2. cxr-preprocess  HDF5 shards at 64x64, 2 MPI ranks
-#   3. cxr-train       a small U-Net learns to remove the obfuscation noise, 2 MPI ranks
-#   4. cxr-eval        PSNR / SSIM on the test split for the model, the noisy input and filters,
-#                      and the re-identification attack the privacy report measures
+#   2. cxr-preprocess  HDF5 shards at 64x64, 2 MPI ranks; and an obfuscated export (2 noisy
+#                      copies of each training image, no clean pixel: docs/PRIVACY.md)
+#   3. cxr-train       a small U-Net learns to remove the obfuscation noise, 2 MPI ranks; and
+#                      the same U-Net by Noise2Noise on the export (what an outsider can train)
+#   4. cxr-eval        PSNR / SSIM on the test split for both models, the noisy input and
+#                      filters, and the re-identification attack the privacy report measures
 #   5. cxr-reduce      summary tables (quality, privacy, training) and plots
 # Builds first (installing missing packages). Output goes to out/demo/ (or OUT_DIR); running it
 # again reuses what is done (the dataset) and resumes or skips training that is complete.
@@ -26,17 +28,21 @@ else
   echo "   (already there)"
 fi
 
-echo "== 2/5 cxr-preprocess with $ranks ranks: HDF5 shards at 64x64 in $out/dataset"
+echo "== 2/5 cxr-preprocess with $ranks ranks: HDF5 shards at 64x64 in $out/dataset, an obfuscated export in $out/export"
 "${mpirun[@]}" "$build/preprocess/cxr-preprocess" --input "$out/nih" --output "$out/dataset" --config "$config"
+"${mpirun[@]}" "$build/preprocess/cxr-preprocess" --input "$out/nih" --output "$out/export" --config "$config" --obfuscate 2
 
-echo "== 3/5 cxr-train with $ranks ranks: a small U-Net, noise mean 0.1 sigma 0.1, run dir $out/run"
+echo "== 3/5 cxr-train with $ranks ranks: a small U-Net, noise mean 0.1 sigma 0.1, run dir $out/run;"
+echo "   the same by Noise2Noise on the export (no clean image), run dir $out/run-n2n"
 "${mpirun[@]}" "$build/app/cxr-train" --config "$config" --data "$out/dataset" --run-dir "$out/run"
+"${mpirun[@]}" "$build/app/cxr-train" --config "$config" --data "$out/export" --run-dir "$out/run-n2n" train.target=noisy train.loss=mse
 
-echo "== 4/5 cxr-eval with $ranks ranks: the test split at sigma 0.1 and 0.2"
+echo "== 4/5 cxr-eval with $ranks ranks: the clean test split at sigma 0.1 and 0.2, both models"
 "${mpirun[@]}" "$build/app/cxr-eval" --run "$out/run" --sigma 0.1,0.2
+"${mpirun[@]}" "$build/app/cxr-eval" --run "$out/run-n2n" --data "$out/dataset" --sigma 0.1,0.2 --methods model,noisy
 
 echo "== 5/5 cxr-reduce: tables and plots in $out/summary"
-"$build/app/cxr-reduce" "$out/run" --out "$out/summary"
+"$build/app/cxr-reduce" "$out/run" "$out/run-n2n" --out "$out/summary"
 
 echo
 echo "== what it made"
@@ -67,6 +73,7 @@ sed -n '/^| run | sigma/,/^$/p' "$out/summary/summary.md"
 echo
 echo "== privacy (from $out/summary/summary.md; docs/PRIVACY.md reads it)"
 sed -n '/^## Privacy/,/^## Training/p' "$out/summary/summary.md" | sed '1,2d;$d'
-echo "plots:       $out/summary/psnr_by_sigma.png $out/summary/loss_curves.png $out/summary/privacy.png"
+plots=$(cd "$out/summary" && ls psnr_by_sigma.png privacy.png loss_curves.png 2>/dev/null | sed "s|^|$out/summary/|" | xargs)
+echo "plots:       ${plots:-none (gnuplot is missing: see $out/summary/gnuplot.log)}"
 echo "image grids: $out/run/samples/sigma-0.1/ (clean | noisy | denoised | error x4)"
 echo "denoise your own PNGs: build/app/cxr-denoise --checkpoint $out/run --input IMAGE.png --output OUT_DIR [--sigma 0.1]"

@@ -175,6 +175,8 @@ void build_gallery(const dist::World& world, const EvalOptions& o, Evaluation& e
   for (const auto& part : world.gather(mine)) all += part;
   all = world.broadcast(all);
   const auto g = static_cast<std::int64_t>(e.data->size());
+  if (all.size() != static_cast<std::size_t>(g) * privacy::kMatchSide * privacy::kMatchSide * sizeof(float))  // the same on every rank
+    throw std::runtime_error(fmt::format("the gathered re-identification gallery has {} bytes, not the {} images' descriptors", all.size(), g));
   e.gallery.descriptors = torch::from_blob(all.data(), {g, privacy::kMatchSide * privacy::kMatchSide}, torch::kFloat).clone();
   for (std::size_t i = 0; i < e.data->size(); ++i) e.gallery.patients.push_back(e.data->sample(i).patient_id);
 }

@@ -18,21 +18,40 @@ using nlohmann::json;
 // One cell of the re-identification table: the hits of a set of queries in the top 1 and top 5.
 struct Rates {
   std::size_t queries = 0;
-  std::set<std::int64_t> patients;
+  std::map<std::int64_t, double> per_patient;  // queries per patient
   double top1 = 0, top5 = 0, chance1 = 0, chance5 = 0;  // sums, divided by `queries` when reported
+
+  // A patient's queries are not independent (its studies look alike): the interval counts
+  // Kish's effective sample size (sum m)^2 / sum m^2 over the patients' query counts m, what the
+  // queries are worth if each patient's were one observation. It is the number of patients when
+  // every patient has as many queries, fewer when a few patients have many.
+  double effective_n() const {
+    double sum = 0, squares = 0;
+    for (const auto& [patient, m] : per_patient) sum += m, squares += m * m;
+    return squares > 0 ? sum * sum / squares : 0;
+  }
 };
 
 json rate_json(double hits, double chance, const Rates& r) {
   const double p = hits / static_cast<double>(r.queries);
-  const auto [lo, hi] = wilson_interval(p, static_cast<double>(r.patients.size()));
+  const auto [lo, hi] = wilson_interval(p, r.effective_n());
   return {{"rate", p}, {"ci_low", lo}, {"ci_high", hi}, {"chance", chance / static_cast<double>(r.queries)}};
 }
 
-// What does not depend on the model (clean and obfuscated queries) is the same for every run
-// evaluated on the same test set with the same noise: reported once, with run "-".
-std::string run_label(const Run& run, const std::string& query) { return query == "denoised" ? run.name : "-"; }
+// Clean and obfuscated queries do not depend on the model: the same for every run evaluated on
+// the same test set with the same noise, so they are counted once (from the first such run).
+std::string test_set_of(const Run& run) {
+  return fmt::format("{}/{}/{}/{}", run.meta->test_set_sha256, run.meta->data_dir, run.meta->noise_seed, run.meta->noise_mean);
+}
 
 json reidentification(const std::vector<Run>& runs) {
+  // Model-free rows are labelled "-" when every run shares one test set, else by the run they came from.
+  std::set<std::string> test_sets;
+  for (const auto& run : runs)
+    if (run.meta) test_sets.insert(test_set_of(run));
+  auto run_label = [&](const Run& run, const std::string& query) {
+    return query == "denoised" || test_sets.size() > 1 ? run.name : std::string("-");
+  };
   // (gallery, sigma, query's place in kQueries, run label, test set) -> rates
   const std::vector<std::string> kQueries = {"clean", "obfuscated", "denoised"};
   auto order = [&](const std::string& q) { return std::find(kQueries.begin(), kQueries.end(), q) - kQueries.begin(); };
@@ -42,13 +61,13 @@ json reidentification(const std::vector<Run>& runs) {
   auto add = [&](const Key& key, std::size_t run, const rundir::MatchRow& m, bool hit1, bool hit5, double chance1, double chance5) {
     if (owner.emplace(key, run).first->second != run) return;
     Rates& r = cells[key];
-    r.queries += 1, r.patients.insert(m.patient);
+    r.queries += 1, r.per_patient[m.patient] += 1;
     r.top1 += hit1, r.top5 += hit5, r.chance1 += chance1, r.chance5 += chance5;
   };
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
     if (!run.meta) continue;
-    const std::string test_set = run.meta->test_set_sha256 + "/" + std::to_string(run.meta->noise_seed);
+    const std::string test_set = test_set_of(run);
     for (const auto& m : run.matches) {
       const std::string label = run_label(run, m.query);
       add({"a", m.sigma, order(m.query), label, test_set}, i, m, m.own_rank == 1, m.own_rank <= 5, chance_top_k(m.gallery, 1, 1),
@@ -62,7 +81,7 @@ json reidentification(const std::vector<Run>& runs) {
   for (const auto& [key, r] : cells) {
     const auto& [gallery, sigma, query, run, test_set] = key;
     out.push_back({{"gallery", gallery}, {"sigma", sigma}, {"query", kQueries[static_cast<std::size_t>(query)]}, {"run", run}, {"queries", r.queries},
-                   {"patients", r.patients.size()}, {"top1", rate_json(r.top1, r.chance1, r)}, {"top5", rate_json(r.top5, r.chance5, r)}});
+                   {"patients", r.per_patient.size()}, {"effective_n", r.effective_n()}, {"top1", rate_json(r.top1, r.chance1, r)}, {"top5", rate_json(r.top5, r.chance5, r)}});
   }
   return out;
 }
@@ -73,10 +92,12 @@ json deobfuscation(const std::vector<Run>& runs, const Groups& groups) {
     const auto& [r, sigma, method] = key;
     const auto noisy = groups.find({r, sigma, "noisy"});
     if (method != "model" || noisy == groups.end()) continue;
-    const double obfuscated = noisy->second.summaries.at("psnr").mean;
+    double rms = 0;  // PSNR = -20 log10(RMS error) with data range 1: each image's RMS error, averaged
+    for (double psnr : noisy->second.values.at("psnr")) rms += std::pow(10.0, -psnr / 20);
+    rms /= static_cast<double>(noisy->second.images.size());
     out.push_back({{"run", runs[r].name}, {"sigma", sigma}, {"target", runs[r].config.get_string("train.target")},
-                   {"trained_sigma", runs[r].config.get_float("noise.sigma")}, {"obfuscated_psnr", obfuscated},
-                   {"obfuscated_rms", std::pow(10.0, -obfuscated / 20)}, {"denoised_psnr", g.summaries.at("psnr").mean},
+                   {"trained_sigma", runs[r].config.get_float("noise.sigma")}, {"obfuscated_psnr", noisy->second.summaries.at("psnr").mean},
+                   {"obfuscated_rms", rms}, {"denoised_psnr", g.summaries.at("psnr").mean},
                    {"denoised_psnr_ci95", g.summaries.at("psnr").ci95}, {"denoised_ssim", g.summaries.at("ssim").mean}});
   }
   return out;
@@ -95,12 +116,12 @@ void add_privacy(const std::vector<Run>& runs, const Groups& groups, json& summa
 
 std::string privacy_markdown(const json& summary) {
   const json& p = summary["privacy"];
-  if (p["reidentification"].empty()) return "";
+  if (p["reidentification"].empty() && p["deobfuscation"].empty()) return "";
   std::string md = "\n## Privacy\n\nWhat the obfuscation hides, measured (docs/PRIVACY.md).\n\n**The noise in plain words.**";
   std::set<double> said;
   for (const auto& d : p["deobfuscation"])
     if (said.insert(d["sigma"].get<double>()).second)
-      md += fmt::format(" Sigma {}: the obfuscated image is at {:.1f} dB PSNR, its pixels off by {:.1f} % of the grey range (RMS).",
+      md += fmt::format(" Sigma {}: the obfuscated image is at {:.1f} dB PSNR, its pixels off by {:.1f} % of the grey range (RMS, mean over images).",
                         d["sigma"].get<double>(), d["obfuscated_psnr"].get<double>(), 100 * d["obfuscated_rms"].get<double>());
   md += "\n\n**De-obfuscation**: what a denoiser recovers from the obfuscated image, against the clean one. A Noise2Noise "
         "model (trained on noisy targets) needs no clean image: anyone holding obfuscated images can train it.\n\n"
@@ -110,12 +131,16 @@ std::string privacy_markdown(const json& summary) {
                       d["obfuscated_psnr"].get<double>(), d["run"].get<std::string>(), d["target"].get<std::string>(),
                       d["trained_sigma"].get<double>(), d["denoised_psnr"].get<double>(), d["denoised_psnr_ci95"].get<double>(),
                       d["denoised_ssim"].get<double>());
+  if (p["reidentification"].empty())
+    return md + "\n**Re-identification by matching**: not measured (an evaluation from before cxr-eval ran the attack: "
+                "evaluate again).\n";
   md += "\n**Re-identification by matching**: each query (the clean image, sigma 0; the obfuscated one; the model's output) "
         "is ranked against clean images by normalised cross-correlation of 32x32 histogram-equalised copies. Gallery (a): "
         "every clean test image, the query's own original among them (an attacker with a leaked archive); a hit is the "
         "original. Gallery (b): the other studies of all patients (the query's own removed); a hit is a study of the same "
         "patient; only patients with another study count. A simple matcher: the rates are a lower bound on the risk. 95 % "
-        "CIs: Wilson intervals over patients (n = patients, the independent units). Chance: a random ranking.\n\n"
+        "CIs: Wilson intervals on the effective number of patients, (sum m)^2 / sum m^2 for m queries per patient (a "
+        "patient's queries are not independent). Chance: a random ranking.\n\n"
         "| gallery | sigma | query | run | queries | patients | top-1 % (95 % CI) | chance top-1 % | top-5 % (95 % CI) | chance top-5 % |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : p["reidentification"])

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -44,11 +45,15 @@ std::set<std::string> methods_of(const Groups& groups) {
 
 namespace {
 // A run's per-rank result files: eval rows, and re-identification rows where cxr-eval made them.
-std::vector<std::string> result_files(const Run& run) {
-  std::vector<std::string> files;
+struct ResultFile {
+  std::string path;
+  bool matches = false;  // eval/match-NNNNN.csv rather than eval/rank-NNNNN.csv
+};
+std::vector<ResultFile> result_files(const Run& run) {
+  std::vector<ResultFile> files;
   for (int k = 0; run.meta && k < run.meta->ranks; ++k) {
-    files.push_back(rundir::eval_results_path(run.dir, k).string());
-    if (run.meta->match_gallery > 0) files.push_back(rundir::match_results_path(run.dir, k).string());
+    files.push_back({rundir::eval_results_path(run.dir, k).string(), false});
+    if (run.meta->match_gallery > 0) files.push_back({rundir::match_results_path(run.dir, k).string(), true});
   }
   return files;
 }
@@ -64,8 +69,8 @@ Run open_run(const std::string& dir, bool training_only) {
     if (!fs::exists(meta)) throw InputError("run " + dir + " has no evaluation: " + meta.string() + " is missing (run cxr-eval first)");
     run.meta = rundir::parse_eval_meta(read_text_file(meta), meta.string());
     for (const auto& csv : result_files(run))
-      if (!fs::exists(csv))
-        throw InputError("run " + dir + ": " + csv + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
+      if (!fs::exists(csv.path))
+        throw InputError("run " + dir + ": " + csv.path + " is missing (evaluated with " + std::to_string(run.meta->ranks) + " ranks)");
   }
   run.config = config::load_run_config(dir);
   return run;
@@ -95,6 +100,11 @@ void complete_run(Run& run) {
     if (run.matches.size() != expected)
       throw InputError(fmt::format("run {}: {} re-identification rows, expected {}: an incomplete evaluation", run.dir,
                                    run.matches.size(), expected));
+    for (const auto& row : run.matches)
+      if (row.gallery != m->match_gallery || (row.query != "clean" && std::count(m->sigmas.begin(), m->sigmas.end(), row.sigma) == 0))
+        throw InputError(fmt::format("run {}: the {} query of {} (sigma {}, gallery {}) does not belong to the evaluation in its "
+                                     "meta.json (sigmas {}, gallery {})", run.dir, row.query, row.image, row.sigma, row.gallery,
+                                     fmt::join(m->sigmas, ","), m->match_gallery));
   }
   std::vector<fs::path> logs;
   if (const fs::path dir = fs::path(run.dir) / "logs"; fs::is_directory(dir))
@@ -476,13 +486,13 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     for (const auto& d : o.runs) opened.push_back(open_run(d, o.training_only));
     return opened;
   });
-  std::vector<std::pair<std::size_t, std::string>> files;  // (run, CSV path)
+  std::vector<std::pair<std::size_t, ResultFile>> files;  // (run, CSV file)
   for (std::size_t r = 0; r < runs.size(); ++r)
     for (const auto& csv : result_files(runs[r])) files.emplace_back(r, csv);
   const std::string mine = dist::all_or_none(world, [&] {
     json texts = json::array();
     for (std::size_t k = static_cast<std::size_t>(world.rank()); k < files.size(); k += static_cast<std::size_t>(world.size()))
-      texts.push_back({k, read_text_file(files[k].second)});
+      texts.push_back({k, read_text_file(files[k].second.path)});
     return texts.dump();
   });
   const auto gathered = world.gather(mine);
@@ -493,11 +503,11 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     for (const auto& part : gathered)
       for (const auto& [k, text] : json::parse(part).get<std::vector<std::pair<std::size_t, std::string>>>()) {
         Run& run = runs[files[k].first];
-        if (fs::path(files[k].second).filename().string().rfind("match-", 0) == 0) {
-          const auto matches = rundir::parse_match_results(text, files[k].second);
+        if (const ResultFile& file = files[k].second; file.matches) {
+          const auto matches = rundir::parse_match_results(text, file.path);
           run.matches.insert(run.matches.end(), matches.begin(), matches.end());
         } else {
-          const auto rows = rundir::parse_eval_results(text, files[k].second);
+          const auto rows = rundir::parse_eval_results(text, file.path);
           run.rows.insert(run.rows.end(), rows.begin(), rows.end());
         }
       }

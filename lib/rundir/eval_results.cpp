@@ -67,6 +67,9 @@ MatchRow parse_match_row(const std::vector<std::string>& f, const std::string& w
     throw InputError(where + ": query '" + row.query + "' is not clean, obfuscated or denoised");
   if (row.own_rank < 1 || row.own_rank > row.gallery || row.followup_rank >= row.gallery)
     throw InputError(where + ": ranks out of range for a gallery of " + f[5]);
+  if ((row.followup_same > 0) != (row.followup_rank > 0) || row.followup_same >= row.gallery)
+    throw InputError(where + ": followup_rank " + f[6] + " does not fit followup_same " + f[7]);
+  if ((row.query == "clean") != (row.sigma == 0)) throw InputError(where + ": a clean query is at sigma 0, and only a clean one");
   return row;
 }
 
@@ -101,7 +104,9 @@ std::string to_json_text(const EvalMeta& meta) { return nlohmann::json(meta).dum
 
 EvalMeta parse_eval_meta(const std::string& text, const std::string& source) {
   try {
-    return nlohmann::json::parse(text).get<EvalMeta>();
+    nlohmann::json j = nlohmann::json::parse(text);
+    if (j.is_object() && !j.contains("match_gallery")) j["match_gallery"] = 0;  // written before the privacy report: no match files
+    return j.get<EvalMeta>();
   } catch (const nlohmann::json::exception& e) {
     throw InputError(source + ": not the meta.json cxr-eval writes: " + e.what());
   }

@@ -59,6 +59,7 @@ assert ("run1:model", "run2:model") in runs, runs  # the two runs compared image
 PY
 if command -v gnuplot >/dev/null; then
   [ -s "$CXR_TMP/sum-one/psnr_by_sigma.png" ] || fail "no PSNR plot"
+  [ -s "$CXR_TMP/sum-one/privacy.png" ] || fail "no privacy plot"
 else  # a machine without gnuplot (the GPU check's): tables, and a warning instead of plots
   grep -q "gnuplot failed or is not installed" "$CXR_TMP/reduce.log" || fail "no warning about the missing gnuplot"
 fi

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "helpers.hpp"
 #include <fmt/format.h>
@@ -164,7 +165,9 @@ TEST_SUITE("report") {
     CHECK(a["top1"]["rate"].get<double>() == doctest::Approx(0.5));   // ranks 1, 2, 1, 3
     CHECK(a["top5"]["rate"].get<double>() == doctest::Approx(1.0));
     CHECK(a["top1"]["chance"].get<double>() == doctest::Approx(0.25));  // 1 of 4
-    CHECK(a["top1"]["ci_low"].get<double>() == doctest::Approx(wilson_interval(0.5, 3).first));  // n = 3 patients
+    // Queries per patient 2, 1, 1: worth (2 + 1 + 1)^2 / (4 + 1 + 1) = 2.67 independent ones.
+    CHECK(a["effective_n"].get<double>() == doctest::Approx(16.0 / 6));
+    CHECK(a["top1"]["ci_low"].get<double>() == doctest::Approx(wilson_interval(0.5, 16.0 / 6).first));
     const auto& b = cell.at({"b", 0.1, "obfuscated", "-"});
     CHECK(b["queries"] == 2);  // patient 1's two studies
     CHECK(b["top1"]["rate"].get<double>() == doctest::Approx(0.5));
@@ -173,13 +176,47 @@ TEST_SUITE("report") {
     const auto& d = summary["privacy"]["deobfuscation"];
     REQUIRE(d.size() == 2);
     CHECK(d[0]["obfuscated_psnr"].get<double>() == doctest::Approx(21.5));  // the noisy rows' mean
-    CHECK(d[0]["obfuscated_rms"].get<double>() == doctest::Approx(std::pow(10.0, -21.5 / 20)));
+    // The noisy rows' PSNRs are 20..23 dB: their RMS errors 10^(-PSNR/20), averaged.
+    CHECK(d[0]["obfuscated_rms"].get<double>() ==
+          doctest::Approx((std::pow(10.0, -1.0) + std::pow(10.0, -1.05) + std::pow(10.0, -1.1) + std::pow(10.0, -1.15)) / 4));
     CHECK(d[0]["denoised_psnr"].get<double>() == doctest::Approx(31.5));
     const std::string md = render_markdown(runs, groups, summary);
     CHECK(md.find("| a | 0.1 | obfuscated | - | 4 | 3 | 50.0 (") != std::string::npos);
     CHECK(md.find("Sigma 0.1: the obfuscated image is at 21.5 dB PSNR") != std::string::npos);
-    // A missing query is an incomplete evaluation.
+    CHECK(md.find("Gallery (b) is empty") == std::string::npos);
+    // Another test set: its model-free queries are its own, labelled by run.
+    runs[1].meta->test_set_sha256 = "other";
+    const nlohmann::json apart = make_summary(runs, groups);
+    std::set<std::string> labels;
+    for (const auto& c : apart["privacy"]["reidentification"])
+      if (c["query"] == "obfuscated" && c["gallery"] == "a") {
+        labels.insert(c["run"].get<std::string>());
+        CHECK(c["queries"] == 4);
+      }
+    CHECK(labels == std::set<std::string>{"a", "b"});
+    // A missing query, or one from another evaluation, is refused.
     runs[0].matches.pop_back();
     CHECK(CXR_ERROR_OF(complete_run(runs[0])).find("11 re-identification rows, expected 12") != std::string::npos);
+    runs[0].matches.push_back({"img3", 3, 0.3, "denoised", 1, 4, 0, 0});
+    CHECK(CXR_ERROR_OF(complete_run(runs[0])).find("the denoised query of img3 (sigma 0.3, gallery 4) does not belong") != std::string::npos);
+  }
+
+  TEST_CASE("privacy: without the model, clean and obfuscated queries only; no follow-ups and no matches said in words") {
+    Run run = evaluated_run();
+    run.meta->methods = {"noisy"};
+    run.rows.erase(std::remove_if(run.rows.begin(), run.rows.end(), [](const auto& r) { return r.method == "model"; }), run.rows.end());
+    run.meta->images = 4;
+    run.meta->match_gallery = 4;
+    for (int i = 0; i < 4; ++i)
+      for (double sigma : {0.0, 0.1}) run.matches.push_back({"img" + std::to_string(i), i, sigma, sigma > 0 ? "obfuscated" : "clean", 1, 4, 0, 0});
+    complete_run(run);  // 4 x (1 + 1 sigma): complete
+    const Groups groups = make_groups({run});
+    std::string md = render_markdown({run}, groups, make_summary({run}, groups));
+    CHECK(md.find("Gallery (b) is empty: no patient has two studies") != std::string::npos);
+    const std::vector<Run> older = {evaluated_run()};  // an evaluation from before the attack: match_gallery 0, no rows
+    const Groups older_groups = make_groups(older);
+    md = render_markdown(older, older_groups, make_summary(older, older_groups));
+    CHECK(md.find("| 0.1 | 21.50 | a | clean targets, sigma 0.1 |") != std::string::npos);  // de-obfuscation still there
+    CHECK(md.find("**Re-identification by matching**: not measured") != std::string::npos);
   }
 }

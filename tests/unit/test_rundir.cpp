@@ -80,6 +80,9 @@ TEST_SUITE("rundir") {
     CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,clean,-1,4,0,0\n", "m.csv")) ==
           "m.csv:2: own_rank '-1' is not a non-negative integer");
     CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,clean,1,4\n", "m.csv")) == "m.csv:2: expected 8 fields, found 6");
+    CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0,clean,1,4,0,2\n", "m.csv")) == "m.csv:2: followup_rank 0 does not fit followup_same 2");
+    CHECK(CXR_ERROR_OF(parse_match_results(header + "a,1,0.1,clean,1,4,0,0\n", "m.csv")) ==
+          "m.csv:2: a clean query is at sigma 0, and only a clean one");
   }
 
   TEST_CASE("eval meta.json: written and read back whole") {
@@ -97,6 +100,10 @@ TEST_SUITE("rundir") {
     CHECK(back.match_gallery == 12);
     CHECK(to_json_text(back) == text);
     CHECK(CXR_ERROR_OF(parse_eval_meta("{\"ranks\": 2}", "e/meta.json")).rfind("e/meta.json: not the meta.json cxr-eval writes", 0) == 0);
+    // A meta.json from before the privacy report: no match files.
+    nlohmann::json older = nlohmann::json::parse(text);
+    older.erase("match_gallery");
+    CHECK(parse_eval_meta(older.dump(), "meta.json").match_gallery == 0);
     CHECK(eval_results_path("out", 2) == std::filesystem::path("out/eval/rank-00002.csv"));
     CHECK(match_results_path("out", 2) == std::filesystem::path("out/eval/match-00002.csv"));
   }
