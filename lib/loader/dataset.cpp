@@ -147,11 +147,20 @@ Batch read_noisy_pair(const Dataset& data, const std::vector<std::size_t>& indic
     data.read_noisy(i, copies.data());
     rng::KeyedStream pick(noise.seed(), rng::Purpose::NoisyTarget, data.id(i), static_cast<std::uint64_t>(epoch));
     const auto a = static_cast<std::int64_t>(pick.below(static_cast<std::uint64_t>(k)));
-    const auto c = (a + 1 + static_cast<std::int64_t>(pick.below(static_cast<std::uint64_t>(k - 1)))) % k;  // another copy
-    for (const auto& [dst, copy] : {std::pair{b.noisy, a}, std::pair{b.target, c}}) {
-      float* out = dst[j][0].data_ptr<float>();
+    // Input: copy a. Target: the mean of the other k - 1 copies. Its expectation is that of one
+    // copy, E[clamp(x + n)] (the copies are independent of the input and of each other), so the
+    // L2 minimiser and the bias correction are unchanged, but its noise variance is k - 1 times
+    // smaller: the gradient is less noisy, which is what Noise2Noise pays for against clean targets.
+    float* input = b.noisy[j][0].data_ptr<float>();
+    float* target = b.target[j][0].data_ptr<float>();
+    std::fill(target, target + s * s, 0.0f);
+    for (std::int64_t copy = 0; copy < k; ++copy) {
       const std::uint16_t* in = copies.data() + copy * s * s;
-      for (std::int64_t p = 0; p < s * s; ++p) out[p] = static_cast<float>(in[p] / noise::kExportScale);
+      for (std::int64_t p = 0; p < s * s; ++p) {
+        const auto v = static_cast<float>(in[p] / noise::kExportScale);
+        if (copy == a) input[p] = v;
+        else target[p] += v / static_cast<float>(k - 1);
+      }
     }
   }
   return b;

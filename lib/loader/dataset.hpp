@@ -77,9 +77,10 @@ struct Batch {
 Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
                        std::int64_t epoch);
 
-// Noise2Noise (train.target=noisy): input and target are two independent noisy copies of each
-// image. From an obfuscated export, two different stored copies chosen per (seed, image, epoch);
-// from clean data, two draws of the noise (the target's keyed by Purpose::NoisyTarget). No
+// Noise2Noise (train.target=noisy): input and target are independent noisy copies of each image.
+// From an obfuscated export of k copies, the input is one stored copy chosen per (seed, image,
+// epoch) and the target the mean of the other k - 1 (the same expectation, k - 1 times less noise
+// variance); from clean data, two draws of the noise (the target's keyed by Purpose::NoisyTarget). No
 // clean image is read from an export; from clean data `clean` is kept for metrics only.
 Batch read_noisy_pair(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
                       std::int64_t epoch);

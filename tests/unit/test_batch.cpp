@@ -91,6 +91,21 @@ TEST_SUITE("torch") {
       CHECK(dt.mean().item<double>() == doctest::Approx(0.1).epsilon(0.25));
       const double corr = ((dn - dn.mean()) * (dt - dt.mean())).mean().item<double>() / (dn.std().item<double>() * dt.std().item<double>());
       CHECK(std::abs(corr) < 0.15);
+      if (exported) {  // the target is the mean of the two copies that are not the input
+        std::vector<std::uint16_t> stored(3 * img.size());
+        data.read_noisy(0, stored.data());
+        std::vector<torch::Tensor> copies;
+        for (int c = 0; c < 3; ++c)
+          copies.push_back(torch::tensor(std::vector<float>(stored.begin() + c * size * size, stored.begin() + (c + 1) * size * size))
+                               .view({size, size}) / noise::kExportScale);
+        int input = -1;
+        for (int c = 0; c < 3; ++c)
+          if (torch::allclose(b.noisy[0][0], copies[c], 0, 1e-6)) input = c;
+        REQUIRE(input >= 0);
+        const torch::Tensor others = (copies[0] + copies[1] + copies[2] - copies[input]) / 2;
+        CHECK(torch::allclose(b.target[0][0], others, 0, 1e-5));
+        CHECK(dt.std().item<double>() < 0.85 * dn.std().item<double>());  // sd / sqrt(2), less where clipped
+      }
       // The same epoch gives the same pair; supervised reading of an export is refused.
       CHECK(torch::equal(loader::read_noisy_pair(data, {0, 1}, noise::NoiseOptions().sigma(0.1), 5).target, b.target));
       if (exported) CHECK_THROWS_WITH(data.read_batch({0}), doctest::Contains("is an obfuscated export"));
