@@ -27,7 +27,7 @@ common=(model.base_width=16 model.norm=group train.loss=mse --batch-size 8 --epo
 for run in supervised noise2noise; do
   "$build/app/cxr-eval" --run "$tmp/$run" --data "$tmp/clean" --methods model,noisy --sigma 0.1,0.2,0.3 --checkpoint latest 2>/dev/null
 done
-"$build/app/cxr-reduce" "$tmp/supervised" "$tmp/noise2noise" --out "$tmp/summary" --no-plots 2>/dev/null
+"$build/app/cxr-reduce" "$tmp/supervised" "$tmp/noise2noise" --out "$tmp/summary" 2>/dev/null
 python3 - "$tmp/summary/summary.json" "$results/privacy-n2n-nih$tag.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -39,3 +39,7 @@ for r in rows:
     print(f"| {r['run']} | {r['method']} | {r['n']} | {r['psnr']:.2f} ± {r['ci95']:.2f} | {r['ssim']:.4f} |")
 PY
 sed -n '/^## Privacy/,/^## Training/p' "$tmp/summary/summary.md" | sed '$d' | tee "$results/privacy-nih$tag.md"
+python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))["privacy"], open(sys.argv[2], "w"), indent=2)' \
+  "$tmp/summary/summary.json" "$results/privacy-nih$tag.json"
+[ -f "$tmp/summary/privacy.png" ] && cp "$tmp/summary/privacy.png" "$results/privacy-nih$tag.png"
+true
