@@ -12,7 +12,7 @@
 #   trainings, e.g. train.schedule=cosine; results in bench/results/privacy-n2n-nih[-TAG].json)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 epochs="${1:-40}"; copies="${2:-2}"; extra=("${@:3}")
-tag=""; [ "$#" -gt 0 ] && tag="-${epochs}ep-${copies}copies$(printf -- '-%s' "${extra[@]}" | tr '=' '_')"
+tag=""; [ "$#" -gt 0 ] && tag="-${epochs}ep-${copies}copies$(printf -- '-%s' "${extra[@]}" | tr '=' '_' | sed 's/train\.//g')"
 [ "$tag" = "-40ep-2copies-" ] && tag=""; tag="${tag%-}"
 sample="$root/../shared/data/nih-sample"
 [ -f "$sample/Data_Entry_2017.csv" ] || { echo "no NIH sample at $sample" >&2; exit 2; }

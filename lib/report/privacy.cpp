@@ -178,20 +178,23 @@ std::string privacy_gnuplot(const json& summary) {
                    "set xlabel 'sigma (0: the clean image)'\nset ylabel 'top-1 %'\nset yrange [0:105]\nset offsets graph 0.05, graph 0.05, 0, 0\n"
                    "set key inside bottom left\n";
   for (const char* gallery : {"a", "b"}) {
-    gp += fmt::format("set title '{}'\nplot ", std::string(gallery) == "a" ? "(a) gallery holds the original" : "(b) other studies of the patient");
+    std::string plot;
     std::size_t index = 0;
-    bool first = true;
     for (const auto& key : keys) {
       if (std::get<0>(key) == gallery) {
         const std::string label = std::get<1>(key) + (std::get<2>(key) == "-" ? "" : " " + std::get<2>(key));
-        gp += fmt::format("{}'privacy.dat' index {} using 1:2:3:4 with yerrorlines title '{}', '' index {} using 1:5 with lines dashtype 2 notitle",
-                          first ? "" : ", ", index, label, index);
-        first = false;
+        plot += fmt::format("{}'privacy.dat' index {} using 1:2:3:4 with yerrorlines title '{}', '' index {} using 1:5 with lines dashtype 2 notitle",
+                            plot.empty() ? "" : ", ", index, label, index);
       }
       ++index;
     }
-    if (first) gp += "NaN notitle";
-    gp += "\n";
+    const bool a = std::string(gallery) == "a";
+    gp += fmt::format("set title '{}'\n", a ? "(a) gallery holds the original" : "(b) other studies of the patient");
+    if (plot.empty())  // an empty panel says why
+      gp += fmt::format("set label 1 '{}' at graph 0.5, 0.5 center\nplot [0:1] NaN notitle\nunset label 1\n",
+                        a ? "no re-identification results" : "no patient has two studies in this test split");
+    else
+      gp += "plot " + plot + "\n";
   }
   return gp + "unset multiplot\n";
 }
