@@ -3,7 +3,8 @@
 # preprocessed at 128x128 with the patient split, once clean and once as an obfuscated export
 # (--obfuscate 2, noise mean 0.1, sigma 0.1: the training site never holds a clean image). A
 # U-Net (base 16, depth 4, group norm) trains with the same seed, steps, batch, lr and L2 loss
-# on each: supervised (clean targets) and Noise2Noise (one stored copy in, the other as target).
+# on each: supervised (clean targets) and Noise2Noise (one stored copy in, the mean of the others
+# as the target).
 # cxr-eval scores both on the clean test split at sigma 0.1 (and 0.2, 0.3 for the privacy
 # report): Noise2Noise corrected for the noise's bias ("model") and uncorrected
 # ("model_uncorrected"); cxr-reduce's privacy section (re-identification by matching) is kept

@@ -24,6 +24,7 @@
 #include "dist/gradient_reducer.hpp"
 #include "dist/timeline.hpp"
 #include "loader/dataset.hpp"
+#include "shards/manifest.hpp"
 #include "rundir/step_log.hpp"
 #include "models/models.hpp"
 #include "train/amp.hpp"
@@ -233,6 +234,15 @@ void open_data(Training& t) {
                        "with train.target=noisy train.loss=mse (Noise2Noise), or preprocess without --obfuscate");
     if (t.train_data->noisy_copies() == 1 && t.o.noisy_target)
       throw InputError(t.o.data_dir + " holds one noisy copy per image; Noise2Noise needs two (cxr-preprocess --obfuscate 2)");
+    if (t.train_data->noisy_copies() > 0) {
+      // cxr-eval undoes the Noise2Noise bias with the run's noise: it must be the export's.
+      const auto& noise = shards::read_manifest(t.o.data_dir).details.at("obfuscation").at("noise");
+      const double mean = noise.at("mean").get<double>(), sigma = noise.at("sigma").get<double>();
+      if (std::abs(mean - t.o.noise.mean()) > 1e-9 || std::abs(sigma - t.o.noise.sigma()) > 1e-9)
+        throw InputError(fmt::format("{} was obfuscated with noise mean {} sigma {}, the run's noise is mean {} sigma {}: the bias "
+                                     "correction would be wrong; set noise.mean={} noise.sigma={}", t.o.data_dir, mean, sigma,
+                                     t.o.noise.mean(), t.o.noise.sigma(), mean, sigma));
+    }
   });
   t.sampler = std::make_unique<loader::DistributedSampler>(t.train_data->size(), static_cast<std::size_t>(t.o.batch), t.world.rank(),
                                                           t.world.size(), static_cast<std::uint64_t>(t.o.seed), true);

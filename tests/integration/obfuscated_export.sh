@@ -68,6 +68,10 @@ expect_exit 2 "export1 is an obfuscated export \(2 noisy copies per image, no cl
 expect_exit 2 "one-copy holds one noisy copy per image; Noise2Noise needs two" \
   "$train" --data "$CXR_TMP/one-copy" model.base_width=4 model.depth=2 train.device=cpu --epochs 1 train.target=noisy train.loss=mse \
   --run-dir "$CXR_TMP/run1"
+# Noise2Noise with another noise than the export's would be corrected for the wrong bias: refused.
+expect_exit 2 "export1 was obfuscated with noise mean 0.1 sigma 0.1, the run's noise is mean 0.1 sigma 0.2: the bias correction would be wrong" \
+  "$train" --data "$CXR_TMP/export1" model.base_width=4 model.depth=2 train.device=cpu --epochs 1 train.target=noisy train.loss=mse \
+  noise.sigma=0.2 --run-dir "$CXR_TMP/run2"
 expect_exit 2 "noise.clip must be true" "$preprocess" --input "$CXR_FIXTURE" --output "$CXR_TMP/unclipped" --size 32 --obfuscate 1 noise.clip=false
 # Noise2Noise trains on the export without a clean image (input one stored copy, target
 # another; validation against a second copy), and cxr-eval on the clean test split reports the

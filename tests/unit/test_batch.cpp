@@ -7,6 +7,7 @@
 
 #include "helpers.hpp"
 #include "loader/dataset.hpp"
+#include "noise/noise.hpp"
 #include "noise/export_noise.hpp"
 #include "random/keyed.hpp"
 #include "shards/manifest.hpp"
@@ -128,5 +129,38 @@ TEST_SUITE("torch") {
     const torch::Tensor back = noise::unbias(torch::tensor(g), 0.1, 0.2);
     CHECK(torch::allclose(back, xs.to(torch::kFloat32), 0, 1e-3));
     CHECK(noise::unbias(torch::tensor({0.0f, 2.0f}), 0.1, 0.2).equal(torch::tensor({0.0f, 1.0f})));  // outside g's range: the ends
+  }
+
+  TEST_CASE("regenerating the noise with the default seed does not give an exported image back (it would if the export used it)") {
+    // An outsider who knows the project regenerates the training noise of seed 0 (the default)
+    // for the image with the trainer's own noise::obfuscate, from a mid-grey image the clamp
+    // leaves alone, and subtracts it.
+    constexpr int kSize = 64;
+    const std::string name = "00000013_000.png";
+    const std::vector<std::uint64_t> id = {rng::image_id(name)};
+    std::vector<std::uint8_t> clean(kSize * kSize);
+    for (std::size_t p = 0; p < clean.size(); ++p) clean[p] = static_cast<std::uint8_t>(40 + (p % kSize) * 2 + (p / kSize));
+    const torch::Tensor x = torch::tensor(std::vector<float>(clean.begin(), clean.end())).view({1, 1, kSize, kSize}) / 255.0;
+    const auto seed0 = noise::NoiseOptions().mean(0.1).sigma(0.1);
+    const torch::Tensor regenerated = noise::obfuscate(torch::full_like(x, 0.45), id, 0, seed0) - 0.45;
+    // PSNR against the clean image over the pixels the clamp left alone in `noisy`.
+    auto psnr = [&](const torch::Tensor& estimate, const torch::Tensor& noisy) {
+      const torch::Tensor inside = (noisy > 0) & (noisy < 1);
+      const double mse = (estimate - x).pow(2).masked_select(inside).mean().item<double>();
+      return 10 * std::log10(1 / mse);
+    };
+    // The export: cxr-preprocess --obfuscate's noise, from a fresh key.
+    std::vector<std::uint16_t> stored(clean.size());
+    noise::obfuscated_copies(clean.data(), clean.size(), noise::fresh_export_key(), id[0], 1, {0.1, 0.1}, stored.data());
+    const torch::Tensor exported = torch::tensor(std::vector<float>(stored.begin(), stored.end())).view_as(x) / noise::kExportScale;
+    const double attacked = psnr(exported - regenerated, exported), plain = psnr(exported - 0.1, exported);
+    CAPTURE(attacked);
+    CAPTURE(plain);
+    CHECK(attacked < plain);  // subtracting the wrong noise adds noise: no better than not trying
+    CHECK(attacked < 25);
+    // The control: an image obfuscated with the default seed's training noise (noise::obfuscate
+    // itself) comes back from the same subtraction.
+    const torch::Tensor trained_on = noise::obfuscate(x, id, 0, seed0);
+    CHECK(psnr(trained_on - regenerated, trained_on) > 60);
   }
 }
