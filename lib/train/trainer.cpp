@@ -112,7 +112,7 @@ double validate(Training& t, models::DenoiserImpl* model) {
     const std::vector<std::size_t> idx(mine.begin() + static_cast<std::ptrdiff_t>(first),
                                        mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), first + batch)));
     // Validation noise is the fixed draw, the same every epoch and for every run; Noise2Noise
-    // validates against a second noisy copy (no clean image needed).
+    // validates against the other noisy copies (no clean image needed).
     const auto fixed = noise::NoiseOptions(t.o.noise).mode("fixed");
     const loader::Batch b = t.o.noisy_target ? loader::read_noisy_pair(val, idx, fixed, 0) : loader::read_noisy_batch(val, idx, fixed, 0);
     AutocastGuard autocast(t.o.amp, t.device);
@@ -236,7 +236,8 @@ void open_data(Training& t) {
       throw InputError(t.o.data_dir + " holds one noisy copy per image; Noise2Noise needs two (cxr-preprocess --obfuscate 2)");
     if (t.train_data->noisy_copies() > 0) {
       // cxr-eval undoes the Noise2Noise bias with the run's noise: it must be the export's.
-      const auto& noise = shards::read_manifest(t.o.data_dir).details.at("obfuscation").at("noise");
+      const shards::Manifest manifest = shards::read_manifest(t.o.data_dir);
+      const auto& noise = manifest.details.at("obfuscation").at("noise");
       const double mean = noise.at("mean").get<double>(), sigma = noise.at("sigma").get<double>();
       if (std::abs(mean - t.o.noise.mean()) > 1e-9 || std::abs(sigma - t.o.noise.sigma()) > 1e-9)
         throw InputError(fmt::format("{} was obfuscated with noise mean {} sigma {}, the run's noise is mean {} sigma {}: the bias "

@@ -74,7 +74,7 @@ expect_exit 2 "export1 was obfuscated with noise mean 0.1 sigma 0.1, the run's n
   noise.sigma=0.2 --run-dir "$CXR_TMP/run2"
 expect_exit 2 "noise.clip must be true" "$preprocess" --input "$CXR_FIXTURE" --output "$CXR_TMP/unclipped" --size 32 --obfuscate 1 noise.clip=false
 # Noise2Noise trains on the export without a clean image (input one stored copy, target
-# another; validation against a second copy), and cxr-eval on the clean test split reports the
+# the mean of the others; validation against them), and cxr-eval on the clean test split reports the
 # model corrected for the noise's bias next to the uncorrected output.
 tiny=(model.base_width=4 model.depth=2 train.device=cpu train.threads=1 seed=3)
 expect_exit 2 "train.target=noisy learns the mean of the noisy targets only with train.loss=mse" \
