@@ -39,6 +39,20 @@ int launcher_size() {
 
 constexpr double kDefaultTimeoutS = 600;
 
+// The message a rank leaves before it aborts the job, in one write(2): a pipe keeps a write of
+// under PIPE_BUF bytes whole, so the launcher's MPI_Abort banner cannot land inside it (it did
+// inside a message streamed to std::cerr piece by piece).
+void write_abort_message(int rank, int size, const std::string& host, const std::string& why) {
+  const std::string text = "error on rank " + std::to_string(rank) + " of " + std::to_string(size) + " (" + host + "): " + why +
+                           "\nAborting the whole job so that no rank waits forever.\n";
+  std::cerr.flush();
+  for (std::size_t done = 0; done < text.size();) {
+    const ssize_t n = ::write(STDERR_FILENO, text.data() + done, text.size() - done);
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
 // Gathers strings of any length: lengths first, then the bytes (Allgatherv on `comm`).
 std::vector<std::string> all_gather_strings(const std::string& text, MPI_Comm comm) {
   int n = 0;
@@ -99,11 +113,7 @@ World::World(int* argc, char*** argv) {
 
   watchdog_ = std::make_unique<Watchdog>(
       kDefaultTimeoutS,
-      [this](const std::string& why) {
-        std::cerr << "error on rank " << rank_ << " of " << size_ << " (" << host_ << "): " << why
-                  << "\nAborting the whole job so that no rank waits forever.\n";
-        std::cerr.flush();
-      },
+      [this](const std::string& why) { write_abort_message(rank_, size_, host_, why); },
       [this] {
         // Without MPI_THREAD_MULTIPLE this thread may not call MPI: ending the process makes the
         // launcher (mpirun; srun --kill-on-bad-exit) end the others.
@@ -240,9 +250,7 @@ std::optional<int> parse_command_line(const World& world, CLI::App& app, int arg
 }
 
 void World::abort(const std::string& message, int exit_code) const {
-  std::cerr << "error on rank " << rank_ << " of " << size_ << " (" << host_ << "): " << message
-            << "\nAborting the whole job so that no rank waits forever.\n";
-  std::cerr.flush();
+  write_abort_message(rank_, size_, host_, message);
   MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::exit(exit_code);
 }
