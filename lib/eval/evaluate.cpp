@@ -159,7 +159,8 @@ void open_data(const dist::World& world, const EvalOptions& o, Evaluation& e) {
 
 // The re-identification gallery: each rank describes its own slice's clean images; rank 0
 // gathers them and every rank gets all of them. The slices are contiguous and in rank order, so
-// an image's place in the gallery is its index in the split.
+// an image's place in the gallery is its index in the split. (A pass of its own, before scoring:
+// a query can be ranked only against the whole gallery.)
 void build_gallery(const dist::World& world, const EvalOptions& o, Evaluation& e) {
   const std::string mine = dist::all_or_none(world, [&] {
     std::vector<torch::Tensor> parts{torch::empty({0, privacy::kMatchSide * privacy::kMatchSide})};
@@ -181,11 +182,12 @@ void build_gallery(const dist::World& world, const EvalOptions& o, Evaluation& e
   for (std::size_t i = 0; i < e.data->size(); ++i) e.gallery.patients.push_back(e.data->sample(i).patient_id);
 }
 
-// One match row per image of the batch: `images` as the attacker holds them, against the gallery.
+// One match row per image of the batch: `descriptors` of the images as the attacker holds them,
+// against the gallery.
 void add_matches(std::vector<rundir::MatchRow>& rows, const Evaluation& e, const std::vector<std::size_t>& idx, double sigma,
-                 const std::string& query, const torch::Tensor& images) {
+                 const std::string& query, const torch::Tensor& descriptors) {
   const std::vector<std::int64_t> own(idx.begin(), idx.end());
-  const auto found = privacy::match(e.gallery, privacy::descriptors(images), own);
+  const auto found = privacy::match(e.gallery, descriptors, own);
   for (std::size_t k = 0; k < idx.size(); ++k) {
     const auto& smp = e.data->sample(idx[k]);
     rows.push_back({smp.image, smp.patient_id, sigma, query, found[k].own_rank, e.gallery.descriptors.size(0), found[k].followup_rank,
@@ -232,9 +234,10 @@ Scores score(const dist::World& world, const EvalOptions& o, const Evaluation& e
         if (method == "median") out = metrics::median_filter(noisy, e.tuned[si].median_kernel, e.noise_mean);
         add_rows(scores.rows, e, idx, e.sigmas[si], method, out, clean);
       }
-      if (si == 0) add_matches(scores.matches, e, idx, 0.0, "clean", clean);
-      add_matches(scores.matches, e, idx, e.sigmas[si], "obfuscated", noisy);
-      if (denoised.defined()) add_matches(scores.matches, e, idx, e.sigmas[si], "denoised", denoised);
+      if (si == 0)  // the clean images are in the gallery already
+        add_matches(scores.matches, e, idx, 0.0, "clean", e.gallery.descriptors.index_select(0, torch::tensor(std::vector<std::int64_t>(idx.begin(), idx.end()))));
+      add_matches(scores.matches, e, idx, e.sigmas[si], "obfuscated", privacy::descriptors(noisy));
+      if (denoised.defined()) add_matches(scores.matches, e, idx, e.sigmas[si], "denoised", privacy::descriptors(denoised));
       const fs::path dir = e.out_dir / "samples" / fmt::format("sigma-{}", e.sigmas[si]);
       for (std::size_t k = 0; world.is_root() && denoised.defined() && k < idx.size() && first + k < static_cast<std::size_t>(o.samples); ++k) {
         fs::create_directories(dir);

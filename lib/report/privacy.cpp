@@ -57,31 +57,34 @@ json reidentification(const std::vector<Run>& runs) {
   auto order = [&](const std::string& q) { return std::find(kQueries.begin(), kQueries.end(), q) - kQueries.begin(); };
   using Key = std::tuple<std::string, double, std::ptrdiff_t, std::string, std::string>;
   std::map<Key, Rates> cells;
-  std::map<Key, std::size_t> owner;  // the run whose queries fill a cell: a model-free cell is filled once
-  auto add = [&](const Key& key, std::size_t run, const rundir::MatchRow& m, bool hit1, bool hit5, double chance1, double chance5) {
-    if (owner.emplace(key, run).first->second != run) return;
+  auto add = [&](const Key& key, const rundir::MatchRow& m, bool hit1, bool hit5, double chance1, double chance5) {
     Rates& r = cells[key];
     r.queries += 1, r.per_patient[m.patient] += 1;
     r.top1 += hit1, r.top5 += hit5, r.chance1 += chance1, r.chance5 += chance5;
   };
+  std::map<std::string, std::size_t> first_run;  // test set -> the first run evaluated on it: its model-free rows count
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].meta) first_run.emplace(test_set_of(runs[i]), i);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
     if (!run.meta) continue;
     const std::string test_set = test_set_of(run);
     for (const auto& m : run.matches) {
+      if (m.query != "denoised" && first_run.at(test_set) != i) continue;  // counted from the first run
       const std::string label = run_label(run, m.query);
-      add({"a", m.sigma, order(m.query), label, test_set}, i, m, m.own_rank == 1, m.own_rank <= 5, chance_top_k(m.gallery, 1, 1),
+      add({"a", m.sigma, order(m.query), label, test_set}, m, m.own_rank == 1, m.own_rank <= 5, chance_top_k(m.gallery, 1, 1),
           chance_top_k(m.gallery, 1, 5));
       if (m.followup_same > 0)  // (b) asks only about patients with another study
-        add({"b", m.sigma, order(m.query), label, test_set}, i, m, m.followup_rank == 1, m.followup_rank <= 5,
+        add({"b", m.sigma, order(m.query), label, test_set}, m, m.followup_rank == 1, m.followup_rank <= 5,
             chance_top_k(m.gallery - 1, m.followup_same, 1), chance_top_k(m.gallery - 1, m.followup_same, 5));
     }
   }
   json out = json::array();
   for (const auto& [key, r] : cells) {
     const auto& [gallery, sigma, query, run, test_set] = key;
-    out.push_back({{"gallery", gallery}, {"sigma", sigma}, {"query", kQueries[static_cast<std::size_t>(query)]}, {"run", run}, {"queries", r.queries},
-                   {"patients", r.per_patient.size()}, {"effective_n", r.effective_n()}, {"top1", rate_json(r.top1, r.chance1, r)}, {"top5", rate_json(r.top5, r.chance5, r)}});
+    out.push_back({{"gallery", gallery}, {"sigma", sigma}, {"query", kQueries[static_cast<std::size_t>(query)]}, {"run", run},
+                   {"queries", r.queries}, {"patients", r.per_patient.size()}, {"effective_n", r.effective_n()},
+                   {"top1", rate_json(r.top1, r.chance1, r)}, {"top5", rate_json(r.top5, r.chance5, r)}});
   }
   return out;
 }

@@ -76,23 +76,28 @@ Run open_run(const std::string& dir, bool training_only) {
   return run;
 }
 
+namespace {
+// Sorts rows by key; a repeated key (a row written twice) is an InputError from `twice(row)`.
+template <class Row, class Key, class Message>
+void sort_refusing_twins(std::vector<Row>& rows, Key key, Message twice) {
+  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
+  for (std::size_t i = 1; i < rows.size(); ++i)  // sorted: a repeated row is next to its twin
+    if (key(rows[i]) == key(rows[i - 1])) throw InputError(twice(rows[i]));
+}
+}  // namespace
+
 void complete_run(Run& run) {
-  auto key = [](const EvalRow& row) { return std::tie(row.image, row.sigma, row.method); };
-  std::sort(run.rows.begin(), run.rows.end(), [&](const EvalRow& a, const EvalRow& b) { return key(a) < key(b); });
-  for (std::size_t i = 1; i < run.rows.size(); ++i)  // sorted: a repeated row is next to its twin
-    if (key(run.rows[i]) == key(run.rows[i - 1]))
-      throw InputError(fmt::format("run {}: {}|{}|{} appears twice in its eval CSVs", run.dir, run.rows[i].image, run.rows[i].sigma,
-                                   run.rows[i].method));
+  sort_refusing_twins(run.rows, [](const EvalRow& r) { return std::tie(r.image, r.sigma, r.method); }, [&](const EvalRow& r) {
+    return fmt::format("run {}: {}|{}|{} appears twice in its eval CSVs", run.dir, r.image, r.sigma, r.method);
+  });
   if (const auto& m = run.meta; m && run.rows.size() != m->images * m->sigmas.size() * m->methods.size())
     throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
                                  run.dir, run.rows.size(), m->images * m->sigmas.size() * m->methods.size(), m->images,
                                  m->sigmas.size(), m->methods.size()));
-  auto match_key = [](const rundir::MatchRow& m) { return std::tie(m.image, m.sigma, m.query); };
-  std::sort(run.matches.begin(), run.matches.end(), [&](const auto& a, const auto& b) { return match_key(a) < match_key(b); });
-  for (std::size_t i = 1; i < run.matches.size(); ++i)
-    if (match_key(run.matches[i]) == match_key(run.matches[i - 1]))
-      throw InputError(fmt::format("run {}: the {} query of {} at sigma {} appears twice in its match CSVs", run.dir, run.matches[i].query,
-                                   run.matches[i].image, run.matches[i].sigma));
+  using rundir::MatchRow;
+  sort_refusing_twins(run.matches, [](const MatchRow& m) { return std::tie(m.image, m.sigma, m.query); }, [&](const MatchRow& m) {
+    return fmt::format("run {}: the {} query of {} at sigma {} appears twice in its match CSVs", run.dir, m.query, m.image, m.sigma);
+  });
   if (const auto& m = run.meta; m && m->match_gallery > 0) {
     // clean once, obfuscated per sigma, denoised per sigma where the model was evaluated
     const bool model = std::find(m->methods.begin(), m->methods.end(), "model") != m->methods.end();

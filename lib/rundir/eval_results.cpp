@@ -19,11 +19,15 @@ double metric(const std::string& text, const std::string& where) {
   return *v;
 }
 
+std::int64_t patient(const std::string& text, const std::string& where) {
+  const auto v = parse_integer(text);
+  if (!v) throw InputError(where + ": patient '" + text + "' is not an integer");
+  return *v;
+}
+
 EvalRow parse_row(const std::vector<std::string>& f, const std::string& where) {
-  EvalRow row{f[0], 0, f[2], f[3], metric(f[4], where), f[5], metric(f[6], where), metric(f[7], where), metric(f[8], where), {}};
-  const auto patient = parse_integer(f[1]);
-  if (!patient) throw InputError(where + ": patient '" + f[1] + "' is not an integer");
-  row.patient = *patient;
+  EvalRow row{f[0], patient(f[1], where), f[2], f[3], metric(f[4], where), f[5], metric(f[6], where), metric(f[7], where),
+              metric(f[8], where), {}};
   if (!f[9].empty()) row.lpips = metric(f[9], where);
   return row;
 }
@@ -58,11 +62,8 @@ std::vector<Row> parse_csv(const std::string& text, const std::string& source, c
 }
 
 MatchRow parse_match_row(const std::vector<std::string>& f, const std::string& where) {
-  MatchRow row{f[0], 0, metric(f[2], where), f[3], integer(f[4], "own_rank", where), integer(f[5], "gallery", where),
-               integer(f[6], "followup_rank", where), integer(f[7], "followup_same", where)};
-  const auto patient = parse_integer(f[1]);
-  if (!patient) throw InputError(where + ": patient '" + f[1] + "' is not an integer");
-  row.patient = *patient;
+  const MatchRow row{f[0], patient(f[1], where), metric(f[2], where), f[3], integer(f[4], "own_rank", where),
+                     integer(f[5], "gallery", where), integer(f[6], "followup_rank", where), integer(f[7], "followup_same", where)};
   if (row.query != "clean" && row.query != "obfuscated" && row.query != "denoised")
     throw InputError(where + ": query '" + row.query + "' is not clean, obfuscated or denoised");
   if (row.own_rank < 1 || row.own_rank > row.gallery || row.followup_rank >= row.gallery)

@@ -3,7 +3,7 @@
 //   eval/rank-NNNNN.csv  one row per (image, sigma, method), written by rank N
 //   eval/match-NNNNN.csv the privacy report's re-identification ranks (lib/privacy), rank N's queries
 //   eval/meta.json       what was evaluated: the reducer's completeness and comparability checks
-// This module is the one reader and writer of both.
+// This module is the one reader and writer of all three.
 #include <cstdint>
 #include <filesystem>
 #include <optional>

@@ -194,7 +194,10 @@ TEST_SUITE("report") {
         CHECK(c["queries"] == 4);
       }
     CHECK(labels == std::set<std::string>{"a", "b"});
-    // A missing query, or one from another evaluation, is refused.
+    // A repeated query, a missing one, or one from another evaluation, is refused.
+    runs[0].matches.push_back(runs[0].matches.front());
+    CHECK(CXR_ERROR_OF(complete_run(runs[0])) == "run runs/a: the clean query of img0 at sigma 0 appears twice in its match CSVs");
+    runs[0].matches.erase(runs[0].matches.begin());
     runs[0].matches.pop_back();
     CHECK(CXR_ERROR_OF(complete_run(runs[0])).find("11 re-identification rows, expected 12") != std::string::npos);
     runs[0].matches.push_back({"img3", 3, 0.3, "denoised", 1, 4, 0, 0});
