@@ -36,8 +36,7 @@ struct Denoiser {
   int train_size = 0, multiple = 1;
   double noise_mean = 0;
 
-  // --mode resize: to the training resolution and back; full: at the image's own size, padded
-  // to a multiple of 2^depth.
+  // One image [1, 1, H, W] through the model, as --mode says (see the top of this file).
   torch::Tensor apply(const torch::Tensor& in, const std::string& mode) const {
     auto run = [&](const torch::Tensor& x) { return model->forward(x.to(device)).to(torch::kCPU).clamp(0, 1); };
     const int height = static_cast<int>(in.size(2)), width = static_cast<int>(in.size(3));
@@ -67,17 +66,13 @@ Denoiser load_denoiser(const std::string& file, const std::string& device) {
 }
 
 std::vector<fs::path> png_files(const std::string& input) {
+  if (!fs::exists(input)) throw InputError("input " + input + " does not exist");
+  if (!fs::is_directory(input)) return {input};
   std::vector<fs::path> files;
-  if (fs::is_directory(input)) {
-    for (const auto& e : fs::directory_iterator(input))
-      if (e.path().extension() == ".png") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-  } else if (fs::exists(input)) {
-    files.push_back(input);
-  } else {
-    throw InputError("input " + input + " does not exist");
-  }
+  for (const auto& e : fs::directory_iterator(input))
+    if (e.path().extension() == ".png") files.push_back(e.path());
   if (files.empty()) throw InputError("no .png files in " + input);
+  std::sort(files.begin(), files.end());
   return files;
 }
 

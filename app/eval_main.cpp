@@ -5,7 +5,6 @@
 //                        [--sigma 0.1,0.2,0.3] [--out DIR]
 #include <CLI/CLI.hpp>
 
-#include "common/error.hpp"
 #include "common/tool.hpp"
 #include "dist/world.hpp"
 #include "eval/evaluate.hpp"

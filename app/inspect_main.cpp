@@ -11,7 +11,6 @@
 #include <iostream>
 
 #include "common/error.hpp"
-#include "common/log.hpp"
 #include "common/files.hpp"
 #include "common/tool.hpp"
 #include "config/run_config.hpp"

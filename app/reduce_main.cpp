@@ -4,7 +4,6 @@
 //   cxr-reduce runs/a runs/b --out summary/
 #include <CLI/CLI.hpp>
 
-#include "common/error.hpp"
 #include "common/tool.hpp"
 #include "dist/world.hpp"
 #include "report/reduce.hpp"

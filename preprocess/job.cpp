@@ -3,11 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <thread>
 #include <ctime>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -70,7 +69,7 @@ json plan_on_root(const JobOptions& o) {
         throw InputError(o.output + " already holds a dataset made from other inputs or settings (" + manifest +
                          " has another plan digest). Pass --force to replace it, or choose another --output.");
     }
-    return json{{"plan", to_json(plan)}};
+    return json{{"plan", plan}};
   } catch (const InputError& e) {
     return json{{"error", e.what()}};
   } catch (const fs::filesystem_error& e) {
@@ -78,21 +77,16 @@ json plan_on_root(const JobOptions& o) {
   }
 }
 
-struct ShardResult {
-  json record;        // what the manifest says about the shard
-  std::size_t decoded = 0;
-};
-
-// Writes one shard (or keeps a complete one). Throws RuntimeError on I/O failure.
-ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const JobOptions& o, const noise::ExportKey& key,
-                        Progress& progress) {
+// Writes one shard (or keeps a complete one), adds the images it decoded to `decoded` and returns
+// what the manifest says about the shard. Throws RuntimeError on I/O failure.
+json write_shard(const PlannedShard& shard, const PlanOptions& s, const JobOptions& o, const noise::ExportKey& key,
+                 Progress& progress, std::size_t& decoded) {
   const fs::path final_path = fs::path(o.output) / shard.file;
   fs::create_directories(final_path.parent_path());
-  ShardResult result;
-  bool reused = false;
   const auto t0 = std::chrono::steady_clock::now();
-  if (!o.force && fs::exists(final_path) && shards::shard_is_complete(final_path.string(), shard.digest)) {
-    reused = true;
+  const bool reused =
+      !o.force && fs::exists(final_path) && shards::shard_is_complete(final_path.string(), shard.digest);
+  if (reused) {
     progress.advance(static_cast<std::int64_t>(shard.images.size()));
   } else {
     const fs::path tmp = temporary_path_for(final_path);
@@ -105,8 +99,8 @@ ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const J
       for (const auto& img : shard.images) {
         if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
         try {
-          const image::Gray8 decoded = image::read_png(img.path);
-          const image::Gray8 small = image::resize_bicubic(decoded, s.image_size, s.image_size);
+          const image::Gray8 small =
+              image::resize_bicubic(image::read_png(img.path), s.image_size, s.image_size);
           if (copies == 0) {
             writer.append(small.pixels.data(), img.sample);
           } else {  // the clean pixels never reach the file
@@ -114,7 +108,7 @@ ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const J
                                      {s.noise_mean, s.noise_sigma}, noisy.data());
             writer.append_noisy(noisy.data(), img.sample);
           }
-          ++result.decoded;
+          ++decoded;
         } catch (const image::DecodeError& e) {
           writer.add_skipped(img.sample.image, std::string("cannot decode ") + img.path + ": " + e.what());
         }
@@ -131,24 +125,23 @@ ShardResult write_shard(const PlannedShard& shard, const PlanOptions& s, const J
   // Read back what is on disk: the manifest describes the file, not our intentions.
   const shards::ShardReader reader(final_path.string());
   const auto& info = reader.info();
-  json skipped = json::array();
+  std::vector<PlannedSkip> skipped;
   for (std::size_t i = 0; i < info.skipped_image.size(); ++i)
-    skipped.push_back({{"image", info.skipped_image[i]}, {"split", shard.split}, {"reason", info.skipped_reason[i]}});
+    skipped.push_back({info.skipped_image[i], shard.split, info.skipped_reason[i]});
   std::set<std::int64_t> patients;
   for (const auto& x : info.samples) patients.insert(x.patient_id);
-  result.record = {{"file", shard.file},
-                   {"split", shard.split},
-                   {"index", shard.index},
-                   {"count", info.count},
-                   {"planned", shard.images.size()},
-                   {"digest", shard.digest},
-                   {"sha256", sha256_file(final_path)},
-                   {"bytes", fs::file_size(final_path)},
-                   {"reused", reused},
-                   {"patients", std::vector<std::int64_t>(patients.begin(), patients.end())},
-                   {"skipped", skipped},
-                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-  return result;
+  return {{"file", shard.file},
+          {"split", shard.split},
+          {"index", shard.index},
+          {"count", info.count},
+          {"planned", shard.images.size()},
+          {"digest", shard.digest},
+          {"sha256", sha256_file(final_path)},
+          {"bytes", fs::file_size(final_path)},
+          {"reused", reused},
+          {"patients", patients},
+          {"skipped", skipped},
+          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
 }
 
 std::string utc_now() {
@@ -158,16 +151,6 @@ std::string utc_now() {
   return buf;
 }
 
-// What the manifest says about an obfuscated export.
-json obfuscation_record(const PlanOptions& s) {
-  return {{"obfuscated_splits", {"train", "val"}},
-          {"clean_splits", {"test"}},
-          {"copies", s.obfuscate_copies},
-          {"noise", {{"mean", s.noise_mean}, {"sigma", s.noise_sigma}, {"clip", {0.0, 1.0}}}},
-          {"storage", "uint16: noisy value x 65535 (not re-quantised to 8 bits; 0 and 1 exact)"},
-          {"key", "256 bits per writing rank, fresh from the OS, never stored: nobody can regenerate the noise"}};
-}
-
 // Rank 0: the manifest from every rank's shard records.
 shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std::vector<json>& records, const json& per_rank,
                                 double plan_s, double write_s) {
@@ -175,20 +158,19 @@ shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std
   for (const auto& r : per_rank) decoded += r["decoded"].get<std::size_t>();
   shards::Manifest m;
   m.plan_digest = plan.digest;
-  json skipped = json::array();
-  for (const auto& k : plan.skipped) skipped.push_back({{"image", k.image}, {"split", k.split}, {"reason", k.reason}});
+  json skipped = plan.skipped;
   std::size_t written = 0;
   std::map<std::string, std::set<std::int64_t>> patients;
   for (const auto& r : records) {
     const std::string split = r["split"];
-    m.splits[split].shards.push_back({r["file"], split, r["digest"], r["sha256"], r["index"], r["count"], r["planned"], r["bytes"]});
+    m.splits[split].shards.push_back(r.get<shards::ManifestShard>());
     m.splits[split].images += r["count"].get<std::size_t>();
     written += r["count"].get<std::size_t>();
     for (const auto& p : r["patients"]) patients[split].insert(p.get<std::int64_t>());
     for (const auto& k : r["skipped"]) skipped.push_back(k);
   }
-  for (auto& [name, s] : m.splits) s.patients = patients[name].size();
-  const PlanOptions options = plan_options_from(o);
+  for (auto& [name, split] : m.splits) split.patients = patients[name].size();
+  const PlanOptions s = plan_options_from(o);
   std::sort(skipped.begin(), skipped.end(), [](const json& a, const json& b) { return a["image"] < b["image"]; });
   m.details = {{"format_version", shards::kFormatVersion},
                {"tool", version_string()},
@@ -212,7 +194,14 @@ shards::Manifest build_manifest(const Plan& plan, const JobOptions& o, const std
                  {"decoded", decoded},
                  {"images_per_s", write_s > 0 ? static_cast<double>(decoded) / write_s : 0.0},
                  {"per_rank", per_rank}}}};
-  if (options.obfuscate_copies > 0) m.details["obfuscation"] = obfuscation_record(options);
+  if (s.obfuscate_copies > 0)
+    m.details["obfuscation"] = {
+        {"obfuscated_splits", {"train", "val"}},
+        {"clean_splits", {"test"}},
+        {"copies", s.obfuscate_copies},
+        {"noise", {{"mean", s.noise_mean}, {"sigma", s.noise_sigma}, {"clip", {0.0, 1.0}}}},
+        {"storage", "uint16: noisy value x 65535 (not re-quantised to 8 bits; 0 and 1 exact)"},
+        {"key", "256 bits per writing rank, fresh from the OS, never stored: nobody can regenerate the noise"}};
   return m;
 }
 
@@ -271,11 +260,9 @@ void write_manifest(const Plan& plan, const JobOptions& o, const std::vector<std
 int run(dist::World& world, const JobOptions& o) {
   const double t_start = MPI_Wtime();
   // 1. Rank 0 plans; everyone receives the plan or the error.
-  json planned;
-  if (world.is_root()) planned = plan_on_root(o);
-  planned = json::parse(world.broadcast(world.is_root() ? planned.dump() : std::string()));
-  if (planned.contains("error")) throw CollectiveError(planned["error"].get<std::string>(), kExitUsage);
-  const Plan plan = plan_from_json(planned["plan"]);
+  const json planned = json::parse(world.broadcast(world.is_root() ? plan_on_root(o).dump() : std::string()));
+  if (planned.contains("error")) throw CollectiveError(planned.at("error").get<std::string>(), kExitUsage);
+  const Plan plan = planned.at("plan").get<Plan>();
   const PlanOptions options = plan_options_from(o);  // cheap; every rank needs the numbers
   const double plan_s = MPI_Wtime() - t_start;
   if (world.is_root()) {
@@ -302,11 +289,8 @@ int run(dist::World& world, const JobOptions& o) {
   try {
     // An export's key: this rank's own, fresh from the OS, in memory only (noise/export_noise.hpp).
     const noise::ExportKey key = o.obfuscate > 0 ? noise::fresh_export_key() : noise::ExportKey{};
-    for (const PlannedShard* sh : mine) {
-      ShardResult r = write_shard(*sh, options, o, key, progress);
-      decoded += r.decoded;
-      my_records.push_back(std::move(r.record));
-    }
+    for (const PlannedShard* sh : mine)
+      my_records.push_back(write_shard(*sh, options, o, key, progress, decoded));
   } catch (...) {
     failure = dist::failure_of(std::current_exception());
   }

@@ -82,12 +82,8 @@ Plan make_plan(const PlanOptions& s) {
   listed.insert(test.begin(), test.end());
   for (const auto& [name, path] : files) plan.unlisted_on_disk += listed.count(name) ? 0 : 1;
 
-  // Images that exist, in name order across splits; --limit keeps the first N of them.
-  struct Candidate {
-    std::string name;
-    nih::Split split;
-  };
-  std::vector<Candidate> candidates;
+  // Images that exist, in name order across splits (a name is in one split); --limit keeps the first N.
+  std::vector<std::pair<std::string, nih::Split>> candidates;
   for (nih::Split split : nih::kSplits) {
     for (const auto& name : assignment[split]) {
       if (files.count(name)) {
@@ -97,7 +93,7 @@ Plan make_plan(const PlanOptions& s) {
       }
     }
   }
-  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) { return a.name < b.name; });
+  std::sort(candidates.begin(), candidates.end());
   if (s.limit > 0 && candidates.size() > static_cast<std::size_t>(s.limit)) {
     plan.excluded_by_limit = candidates.size() - static_cast<std::size_t>(s.limit);
     candidates.resize(static_cast<std::size_t>(s.limit));
@@ -105,13 +101,11 @@ Plan make_plan(const PlanOptions& s) {
 
   // Cut each split (in name order) into shards.
   std::map<int, std::vector<PlannedImage>> per_split;
-  for (const auto& c : candidates) {
-    const nih::Record& r = *meta.find(c.name);
-    PlannedImage img;
-    img.path = files.at(c.name);
-    img.bytes = fs::file_size(img.path);
-    img.sample = {r.image, r.patient_id, r.labels, r.view, r.sex, r.age, r.follow_up};
-    per_split[static_cast<int>(c.split)].push_back(std::move(img));
+  for (const auto& [name, split] : candidates) {
+    const nih::Record& r = *meta.find(name);
+    const std::string& path = files.at(name);
+    per_split[static_cast<int>(split)].push_back(
+        {path, fs::file_size(path), {r.image, r.patient_id, r.labels, r.view, r.sex, r.age, r.follow_up}});
   }
   std::string all_digests = fmt::format("format={} size={} gzip={} shard={} mode={} val={} seed={} limit={}\n",
                                         shards::kFormatVersion, s.image_size, s.gzip_level, s.shard_size, s.split.mode,
@@ -119,10 +113,8 @@ Plan make_plan(const PlanOptions& s) {
   for (auto& [split_id, images] : per_split) {
     const std::string split = nih::split_name(static_cast<nih::Split>(split_id));
     for (std::size_t first = 0, index = 0; first < images.size(); first += static_cast<std::size_t>(s.shard_size), ++index) {
-      PlannedShard shard;
-      shard.split = split;
-      shard.index = static_cast<int>(index);
-      shard.file = fmt::format("{}/shard-{:05d}.h5", split, index);
+      PlannedShard shard{split, static_cast<int>(index), fmt::format("{}/shard-{:05d}.h5", split, index),
+                         "", {}};  // digest and images below
       const std::size_t last = std::min(images.size(), first + static_cast<std::size_t>(s.shard_size));
       shard.images.assign(images.begin() + static_cast<std::ptrdiff_t>(first), images.begin() + static_cast<std::ptrdiff_t>(last));
       std::string key = fmt::format("format={} size={} gzip={} split={}\n", shards::kFormatVersion, s.image_size,
@@ -145,59 +137,16 @@ Plan make_plan(const PlanOptions& s) {
   return plan;
 }
 
-nlohmann::json to_json(const Plan& plan) {
-  using nlohmann::json;
-  json j;
-  j["digest"] = plan.digest;
-  j["warnings"] = plan.warnings;
-  j["metadata_format"] = plan.metadata_format;
-  j["metadata_rows"] = plan.metadata_rows;
-  j["metadata_patients"] = plan.metadata_patients;
-  j["listed"] = plan.listed;
-  j["excluded_by_limit"] = plan.excluded_by_limit;
-  j["unlisted_on_disk"] = plan.unlisted_on_disk;
-  j["skipped"] = json::array();
-  for (const auto& k : plan.skipped) j["skipped"].push_back({{"image", k.image}, {"split", k.split}, {"reason", k.reason}});
-  j["shards"] = json::array();
-  for (const auto& sh : plan.shards) {
-    json images = json::array();
-    for (const auto& img : sh.images) {
-      const auto& x = img.sample;
-      images.push_back({img.path, img.bytes, x.image, x.patient_id, x.labels, x.view, x.sex, x.age, x.follow_up});
-    }
-    j["shards"].push_back({{"split", sh.split}, {"index", sh.index}, {"file", sh.file}, {"digest", sh.digest}, {"images", images}});
-  }
-  return j;
+void to_json(nlohmann::json& j, const PlannedImage& image) {
+  const auto& x = image.sample;
+  j = {image.path, image.bytes, x.image, x.patient_id, x.labels, x.view, x.sex, x.age, x.follow_up};
 }
 
-Plan plan_from_json(const nlohmann::json& j) {
-  Plan plan;
-  plan.digest = j.at("digest").get<std::string>();
-  plan.warnings = j.at("warnings").get<std::vector<std::string>>();
-  plan.metadata_format = j.at("metadata_format").get<std::string>();
-  plan.metadata_rows = j.at("metadata_rows").get<std::size_t>();
-  plan.metadata_patients = j.at("metadata_patients").get<std::size_t>();
-  plan.listed = j.at("listed").get<std::size_t>();
-  plan.excluded_by_limit = j.at("excluded_by_limit").get<std::size_t>();
-  plan.unlisted_on_disk = j.at("unlisted_on_disk").get<std::size_t>();
-  for (const auto& k : j.at("skipped")) plan.skipped.push_back({k.at("image"), k.at("split"), k.at("reason")});
-  for (const auto& js : j.at("shards")) {
-    PlannedShard sh;
-    sh.split = js.at("split").get<std::string>();
-    sh.index = js.at("index").get<int>();
-    sh.file = js.at("file").get<std::string>();
-    sh.digest = js.at("digest").get<std::string>();
-    for (const auto& ji : js.at("images")) {
-      PlannedImage img;
-      img.path = ji[0].get<std::string>();
-      img.bytes = ji[1].get<std::uint64_t>();
-      img.sample = {ji[2].get<std::string>(), ji[3].get<std::int64_t>(), ji[4].get<std::uint16_t>(), ji[5].get<std::string>(),
-                    ji[6].get<std::string>(), ji[7].get<std::int32_t>(), ji[8].get<std::int32_t>()};
-      sh.images.push_back(std::move(img));
-    }
-    plan.shards.push_back(std::move(sh));
-  }
-  return plan;
+void from_json(const nlohmann::json& j, PlannedImage& image) {
+  image.path = j[0].get<std::string>();
+  image.bytes = j[1].get<std::uint64_t>();
+  image.sample = {j[2].get<std::string>(), j[3].get<std::int64_t>(), j[4].get<std::uint16_t>(), j[5].get<std::string>(),
+                  j[6].get<std::string>(), j[7].get<std::int32_t>(), j[8].get<std::int32_t>()};
 }
 
 }  // namespace cxr::preprocess

@@ -68,7 +68,12 @@ void resolve_inputs(PlanOptions& options, const std::string& metadata, const std
 // Builds the plan. InputError for missing or malformed inputs.
 Plan make_plan(const PlanOptions& options);
 
-nlohmann::json to_json(const Plan& plan);
-Plan plan_from_json(const nlohmann::json& j);
+// The plan as JSON (nlohmann's to_json / from_json); an image is a compact array.
+void to_json(nlohmann::json& j, const PlannedImage& image);
+void from_json(const nlohmann::json& j, PlannedImage& image);
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedShard, split, index, file, digest, images)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PlannedSkip, image, split, reason)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Plan, digest, shards, skipped, warnings, metadata_format, metadata_rows,
+                                   metadata_patients, listed, excluded_by_limit, unlisted_on_disk)
 
 }  // namespace cxr::preprocess

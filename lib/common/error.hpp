@@ -1,11 +1,8 @@
 #pragma once
-// Errors and exit codes shared by every tool.
-//
-// Two kinds of failure, two exit codes:
-//   InputError   - the user's input is wrong (a flag, a config key, a missing or malformed file).
-//                  The message names the file, line or key. Exit code 2.
-//   RuntimeError - the input was fine but the run could not finish (disk full, a rank failed).
-//                  Exit code 1.
+// Errors and exit codes shared by every tool, two kinds of failure:
+//   InputError (exit code 2): the user's input is wrong (a flag, a config key, a missing or
+//     malformed file); the message names the file, line or key.
+//   RuntimeError (exit code 1): the input was fine but the run could not finish (disk full, a rank failed).
 #include <stdexcept>
 #include <string>
 

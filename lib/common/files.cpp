@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <memory>
-#include <sstream>
+
+#include <fmt/format.h>
 
 #include "common/error.hpp"
 
@@ -29,18 +31,16 @@ void fsync_path(const fs::path& path, bool directory) {
     throw RuntimeError("fsync failed for " + path.string() + ": " + std::strerror(saved));
 }
 
-struct DigestDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
-std::string to_hex(const unsigned char* data, unsigned int n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (unsigned int i = 0; i < n; ++i) {
-    out[2 * i] = digits[data[i] >> 4];
-    out[2 * i + 1] = digits[data[i] & 15];
-  }
-  return out;
+// Lower-case hex SHA-256 of what `feed` passes to EVP_DigestUpdate.
+template <class Feed>
+std::string sha256_of(Feed feed) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  feed(ctx.get());
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx.get(), md.data(), &n);
+  return fmt::format("{:02x}", fmt::join(md.begin(), md.begin() + n, ""));
 }
 
 }  // namespace
@@ -63,9 +63,7 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw RuntimeError("cannot write " + tmp.string() + ": " + errno_text());
-    out << content;
-    out.flush();
-    if (!out) {
+    if (!(out << content << std::flush)) {
       out.close();
       fs::remove(tmp);
       throw RuntimeError("write failed for " + tmp.string() + ": " + errno_text());
@@ -77,9 +75,7 @@ void write_file_atomic(const fs::path& path, const std::string& content) {
 std::string read_text_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError("cannot read " + path.string() + ": " + errno_text());
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return {std::istreambuf_iterator<char>(in), {}};
 }
 
 std::vector<std::uint8_t> read_binary_file(const fs::path& path) {
@@ -107,24 +103,17 @@ void ensure_writable_directory(const fs::path& dir) {
 std::string sha256_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw RuntimeError("cannot read " + path.string() + " to checksum it: " + errno_text());
-  std::unique_ptr<EVP_MD_CTX, DigestDeleter> ctx(EVP_MD_CTX_new());
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx.get(), md.data(), &n);
-  return to_hex(md.data(), n);
+  return sha256_of([&](EVP_MD_CTX* ctx) {
+    std::vector<char> buffer(1 << 20);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      EVP_DigestUpdate(ctx, buffer.data(), static_cast<std::size_t>(in.gcount()));
+    }
+  });
 }
 
 std::string sha256_hex(const std::string& bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md.data(), &n, EVP_sha256(), nullptr);
-  return to_hex(md.data(), n);
+  return sha256_of([&](EVP_MD_CTX* ctx) { EVP_DigestUpdate(ctx, bytes.data(), bytes.size()); });
 }
 
 }  // namespace cxr

@@ -61,20 +61,20 @@ void Progress::draw(bool final_line) {
   const double rate = t > 0 ? static_cast<double>(done_) / t : 0.0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1;
   const double frac = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;
+  const auto done = static_cast<long long>(done_), total = static_cast<long long>(total_);
+  const char* clock = final_line ? "elapsed" : "eta";
+  const std::string duration = format_duration(final_line ? t : eta);
   if (tty_) {
-    const int width = 30;
-    const int filled = static_cast<int>(frac * width);
-    std::string bar(static_cast<std::size_t>(filled), '#');
+    const std::size_t width = 30;
+    std::string bar(static_cast<std::size_t>(frac * width), '#');
     bar.resize(width, '.');
     std::fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld %s  %.1f %s/s  %s %s  %s%s", label_.c_str(), bar.c_str(),
-                 100 * frac, static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(),
-                 rate, unit_.c_str(), final_line ? "elapsed" : "eta",
-                 format_duration(final_line ? t : eta).c_str(), note_.c_str(), final_line ? "\n" : "   ");
+                 100 * frac, done, total, unit_.c_str(), rate, unit_.c_str(), clock, duration.c_str(), note_.c_str(),
+                 final_line ? "\n" : "   ");
   } else {
-    std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %.1f %s/s, %s %s%s%s\n", label_.c_str(),
-                 static_cast<long long>(done_), static_cast<long long>(total_), unit_.c_str(), 100 * frac, rate,
-                 unit_.c_str(), final_line ? "elapsed" : "eta", format_duration(final_line ? t : eta).c_str(),
-                 note_.empty() ? "" : ", ", note_.c_str());
+    std::fprintf(stderr, "%s: %lld/%lld %s (%.0f%%), %.1f %s/s, %s %s%s%s\n", label_.c_str(), done, total,
+                 unit_.c_str(), 100 * frac, rate, unit_.c_str(), clock, duration.c_str(), note_.empty() ? "" : ", ",
+                 note_.c_str());
   }
   std::fflush(stderr);
 }

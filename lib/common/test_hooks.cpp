@@ -2,7 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <string>
+#include <cstring>
 
 namespace cxr {
 namespace {
@@ -36,13 +36,10 @@ const TestHooks& test_hooks() {
     h.kill_in_save = read_int("CXR_TEST_KILL_IN_SAVE", -1);
     if (const char* v = std::getenv("CXR_TEST_GRAD_FACTOR")) h.grad_factor = std::atof(v);
     h.corrupt_allreduce = read_int("CXR_TEST_CORRUPT_ALLREDUCE", 0) != 0;
-    if (const char* v = std::getenv("CXR_TEST_DUMP_GRADS")) {
-      const std::string text = v;
-      const auto colon = text.find(':');
-      if (colon != std::string::npos) {
-        h.dump_grads_step = std::atoll(text.substr(0, colon).c_str());
-        h.dump_grads_file = text.substr(colon + 1);
-      }
+    const char* dump = std::getenv("CXR_TEST_DUMP_GRADS");
+    if (const char* colon = dump ? std::strchr(dump, ':') : nullptr) {
+      h.dump_grads_step = std::atoll(dump);  // stops at the colon
+      h.dump_grads_file = colon + 1;
     }
     return h;
   }();

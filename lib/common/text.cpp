@@ -5,8 +5,7 @@
 namespace cxr {
 
 std::optional<double> parse_double(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::size_t pos = 0;
+  std::size_t pos = 0;  // std::stod throws on "" as on any other non-number
   try {
     const double v = std::stod(text, &pos);
     if (pos == text.size()) return v;
@@ -16,7 +15,6 @@ std::optional<double> parse_double(const std::string& text) {
 }
 
 std::optional<long long> parse_integer(const std::string& text) {
-  if (text.empty()) return std::nullopt;
   std::size_t pos = 0;
   try {
     const long long v = std::stoll(text, &pos, 10);
@@ -46,9 +44,7 @@ std::vector<std::string> split_csv_line(const std::string& line) {
     } else if (c == ',') {
       fields.push_back(std::move(field));
       field.clear();
-    } else if (c == '\r' && i + 1 == line.size()) {
-      // CRLF line ending
-    } else {
+    } else if (c != '\r' || i + 1 < line.size()) {  // a CRLF line ending's '\r' is dropped
       field.push_back(c);
     }
   }

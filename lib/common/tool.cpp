@@ -29,12 +29,9 @@ std::string version_string() {
 int run_tool(const std::function<int()>& body) {
   try {
     return body();
-  } catch (const InputError& e) {
-    spdlog::error("{}", e.what());
-    return kExitUsage;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
-    return kExitFailure;
+    return dynamic_cast<const InputError*>(&e) ? kExitUsage : kExitFailure;
   }
 }
 

@@ -3,10 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <functional>
 #include <cmath>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -17,13 +18,8 @@ namespace cxr::config {
 namespace {
 
 const char* type_name(Type t) {
-  switch (t) {
-    case Type::Int: return "an integer";
-    case Type::Float: return "a number";
-    case Type::Bool: return "true or false";
-    case Type::String: return "a string";
-  }
-  return "?";
+  static const char* const names[] = {"an integer", "a number", "true or false", "a string"};  // Type's order
+  return names[static_cast<int>(t)];
 }
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -41,8 +37,6 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-std::optional<long long> parse_int(const std::string& s) { return parse_integer(s); }
-
 std::optional<double> parse_float(const std::string& s) {
   const auto v = parse_double(s);
   if (v && std::isfinite(*v)) return v;
@@ -55,21 +49,39 @@ std::optional<bool> parse_bool(const std::string& s) {
   return std::nullopt;
 }
 
-std::string format_bound(double v) {
-  std::ostringstream ss;
-  ss << v;
-  return ss.str();
+// An Int or Float key's value as a number, when it is one of that type.
+std::optional<double> parse_number(Type type, const std::string& s) {
+  if (type == Type::Float) return parse_float(s);
+  if (const auto v = parse_integer(s)) return static_cast<double>(*v);
+  return std::nullopt;
+}
+
+// The nearest key within an edit distance of 3 (the first on a tie), for "did you mean" hints.
+std::string closest(const Schema& schema, const std::string& path) {
+  std::string best;
+  std::size_t best_d = 4;
+  for (const auto& k : schema.keys()) {
+    const std::size_t d = edit_distance(path, k.path);
+    if (d < best_d) {
+      best_d = d;
+      best = k.path;
+    }
+  }
+  return best;
+}
+
+// Some key lives below "path.".
+bool is_section(const Schema& schema, const std::string& path) {
+  const std::string prefix = path + ".";
+  const auto& keys = schema.keys();
+  return std::any_of(keys.begin(), keys.end(), [&](const Key& k) { return k.path.rfind(prefix, 0) == 0; });
 }
 
 // Puts `value` at dotted `path` inside a nested YAML map.
 void insert_nested(YAML::Node root, const std::string& path, const YAML::Node& value) {
   const auto dot = path.find('.');
-  if (dot == std::string::npos) {
-    root[path] = value;
-    return;
-  }
-  YAML::Node child = root[path.substr(0, dot)];
-  insert_nested(child, path.substr(dot + 1), value);
+  if (dot == std::string::npos) root[path] = value;
+  else insert_nested(root[path.substr(0, dot)], path.substr(dot + 1), value);
 }
 
 }  // namespace
@@ -85,24 +97,6 @@ const Key* Schema::find(const std::string& path) const {
   return nullptr;
 }
 
-bool Schema::is_section(const std::string& path) const {
-  const std::string prefix = path + ".";
-  return std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.path.rfind(prefix, 0) == 0; });
-}
-
-std::string Schema::closest(const std::string& path) const {
-  std::string best;
-  std::size_t best_d = 4;  // only suggest near misses
-  for (const auto& k : keys_) {
-    const std::size_t d = edit_distance(path, k.path);
-    if (d < best_d) {
-      best_d = d;
-      best = k.path;
-    }
-  }
-  return best;
-}
-
 Config::Config(const Schema& schema) : schema_(&schema) {
   for (const auto& k : schema.keys()) values_[k.path] = Value{k.default_value, "default"};
 }
@@ -110,7 +104,7 @@ Config::Config(const Schema& schema) : schema_(&schema) {
 const Key& Config::key_or_throw(const std::string& path, const std::string& where) const {
   if (const Key* k = schema_->find(path)) return *k;
   std::string msg = where + ": unknown key '" + path + "'";
-  const std::string hint = schema_->closest(path);
+  const std::string hint = closest(*schema_, path);
   if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
   throw InputError(msg);
 }
@@ -119,23 +113,16 @@ void Config::set_checked(const Key& key, const std::string& text, const std::str
   const std::string prefix = where + ": key '" + key.path + "': ";
   auto range_error = [&]() {
     std::string range;
-    if (key.min && key.max) range = " in [" + format_bound(*key.min) + ", " + format_bound(*key.max) + "]";
-    else if (key.min) range = " >= " + format_bound(*key.min);
-    else if (key.max) range = " <= " + format_bound(*key.max);
+    if (key.min && key.max) range = fmt::format(" in [{:g}, {:g}]", *key.min, *key.max);
+    else if (key.min) range = fmt::format(" >= {:g}", *key.min);
+    else if (key.max) range = fmt::format(" <= {:g}", *key.max);
     return InputError(prefix + "expected " + type_name(key.type) + range + ", got '" + text + "'");
   };
   switch (key.type) {
-    case Type::Int: {
-      const auto v = parse_int(text);
-      if (!v) throw range_error();
-      if ((key.min && static_cast<double>(*v) < *key.min) || (key.max && static_cast<double>(*v) > *key.max))
-        throw range_error();
-      break;
-    }
+    case Type::Int:
     case Type::Float: {
-      const auto v = parse_float(text);
-      if (!v) throw range_error();
-      if ((key.min && *v < *key.min) || (key.max && *v > *key.max)) throw range_error();
+      const auto v = parse_number(key.type, text);
+      if (!v || (key.min && *v < *key.min) || (key.max && *v > *key.max)) throw range_error();
       break;
     }
     case Type::Bool:
@@ -143,8 +130,7 @@ void Config::set_checked(const Key& key, const std::string& text, const std::str
       break;
     case Type::String:
       if (!key.choices.empty() && std::find(key.choices.begin(), key.choices.end(), text) == key.choices.end()) {
-        std::string list;
-        for (const auto& c : key.choices) list += (list.empty() ? "" : ", ") + c;
+        const std::string list = fmt::format("{}", fmt::join(key.choices, ", "));
         throw InputError(prefix + "expected one of {" + list + "}, got '" + text + "'");
       }
       break;
@@ -153,15 +139,9 @@ void Config::set_checked(const Key& key, const std::string& text, const std::str
 }
 
 void Config::load_file(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw InputError("cannot read config file " + path);
-  } catch (const YAML::Exception& e) {
-    throw InputError(at_line(path, e.mark.line + 1, "invalid YAML: " + e.msg));
-  }
-  load_root(root, path);
+  std::ifstream in(path);  // what YAML::LoadFile opens
+  if (!in) throw InputError("cannot read config file " + path);
+  load_text(std::string(std::istreambuf_iterator<char>(in), {}), path);
 }
 
 void Config::load_text(const std::string& yaml, const std::string& source) {
@@ -171,24 +151,20 @@ void Config::load_text(const std::string& yaml, const std::string& source) {
   } catch (const YAML::Exception& e) {
     throw InputError(at_line(source, e.mark.line + 1, "invalid YAML: " + e.msg));
   }
-  load_root(root, source);
-}
-
-void Config::load_root(const YAML::Node& root, const std::string& path) {
   if (root.IsNull()) return;  // an empty file is a valid, empty config
-  if (!root.IsMap()) throw InputError(at_line(path, root.Mark().line + 1, "the config must be a mapping of keys"));
+  if (!root.IsMap()) throw InputError(at_line(source, root.Mark().line + 1, "the config must be a mapping of keys"));
 
   // Walk the tree: sections recurse, leaves must be declared keys holding scalars.
   std::function<void(const YAML::Node&, const std::string&)> walk = [&](const YAML::Node& map, const std::string& prefix) {
     for (const auto& item : map) {
       const std::string name = prefix + item.first.as<std::string>();
-      const std::string where = path + ":" + std::to_string(item.first.Mark().line + 1);
-      if (schema_->find(name)) {
+      const std::string where = source + ":" + std::to_string(item.first.Mark().line + 1);
+      if (const Key* key = schema_->find(name)) {
         if (!item.second.IsScalar())
-          throw InputError(where + ": key '" + name + "': expected " + type_name(schema_->find(name)->type) +
+          throw InputError(where + ": key '" + name + "': expected " + type_name(key->type) +
                            ", got a " + (item.second.IsMap() ? "mapping" : item.second.IsSequence() ? "list" : "null"));
-        set_checked(*schema_->find(name), item.second.Scalar(), where);
-      } else if (schema_->is_section(name)) {
+        set_checked(*key, item.second.Scalar(), where);
+      } else if (is_section(*schema_, name)) {
         if (!item.second.IsMap()) throw InputError(where + ": '" + name + "' is a section: expected a mapping of keys");
         walk(item.second, name + ".");
       } else {
@@ -203,8 +179,7 @@ void Config::apply_override(const std::string& assignment) {
   const auto eq = assignment.find('=');
   const std::string where = "command line '" + assignment + "'";
   if (eq == std::string::npos || eq == 0) throw InputError(where + ": expected key.sub=value");
-  const std::string path = assignment.substr(0, eq);
-  set_checked(key_or_throw(path, where), assignment.substr(eq + 1), where);
+  set_checked(key_or_throw(assignment.substr(0, eq), where), assignment.substr(eq + 1), where);
 }
 
 void Config::set(const std::string& path, const std::string& value, const std::string& source) {
@@ -217,7 +192,7 @@ const Config::Value& Config::value(const std::string& path, Type type) const {
   return values_.at(path);
 }
 
-std::int64_t Config::get_int(const std::string& path) const { return *parse_int(value(path, Type::Int).text); }
+std::int64_t Config::get_int(const std::string& path) const { return *parse_integer(value(path, Type::Int).text); }
 double Config::get_float(const std::string& path) const { return *parse_float(value(path, Type::Float).text); }
 bool Config::get_bool(const std::string& path) const { return *parse_bool(value(path, Type::Bool).text); }
 const std::string& Config::get_string(const std::string& path) const { return value(path, Type::String).text; }
@@ -227,13 +202,12 @@ const std::string& Config::text(const std::string& path) const { return values_.
 std::string Config::to_yaml() const {
   YAML::Node root(YAML::NodeType::Map);
   for (const auto& k : schema_->keys()) {
-    const std::string& text = values_.at(k.path).text;
     YAML::Node leaf;
     switch (k.type) {
       case Type::Int: leaf = static_cast<long long>(get_int(k.path)); break;
       case Type::Float: leaf = fmt::format("{}", get_float(k.path)); break;  // shortest form: 0.1, not 0.1000000000000000055
       case Type::Bool: leaf = get_bool(k.path); break;
-      case Type::String: leaf = text; break;
+      case Type::String: leaf = text(k.path); break;
     }
     insert_nested(root, k.path, leaf);
   }
@@ -245,11 +219,9 @@ std::string Config::to_yaml() const {
 nlohmann::json Config::to_json() const {
   nlohmann::json root = nlohmann::json::object();
   for (const auto& k : schema_->keys()) {
-    nlohmann::json::json_pointer ptr("/" + [&] {
-      std::string p = k.path;
-      std::replace(p.begin(), p.end(), '.', '/');
-      return p;
-    }());
+    std::string pointer = "/" + k.path;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    const nlohmann::json::json_pointer ptr(pointer);
     switch (k.type) {
       case Type::Int: root[ptr] = get_int(k.path); break;
       case Type::Float: root[ptr] = get_float(k.path); break;

@@ -13,10 +13,6 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-namespace YAML {
-class Node;
-}
-
 namespace cxr::config {
 
 enum class Type { Int, Float, Bool, String };
@@ -35,9 +31,7 @@ class Schema {
  public:
   Schema& add(Key key);
   const Key* find(const std::string& path) const;
-  bool is_section(const std::string& path) const;  // some key lives below "path."
   const std::vector<Key>& keys() const { return keys_; }
-  std::string closest(const std::string& path) const;  // for "did you mean" hints
 
  private:
   std::vector<Key> keys_;
@@ -74,7 +68,6 @@ class Config {
   const Key& key_or_throw(const std::string& path, const std::string& where) const;
   void set_checked(const Key& key, const std::string& text, const std::string& where);
   const Value& value(const std::string& path, Type type) const;
-  void load_root(const YAML::Node& root, const std::string& source);
 
   const Schema* schema_;
   std::map<std::string, Value> values_;

@@ -16,7 +16,7 @@ namespace cxr::device {
 
 #ifdef CXR_HAVE_NCCL
 bool cuda_build() { return true; }
-void select_cuda_device(int device) { c10::cuda::set_device(static_cast<c10::DeviceIndex>(device)); }
+static void select_cuda_device(int device) { c10::cuda::set_device(static_cast<c10::DeviceIndex>(device)); }
 double cuda_peak_memory_mb(int device) {
   const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(static_cast<c10::DeviceIndex>(device));
   return static_cast<double>(stats.allocated_bytes[0].peak) / (1024.0 * 1024.0);
@@ -37,7 +37,7 @@ void cuda_synchronize(int device) {
   select_cuda_device(device);
   if (cudaDeviceSynchronize() != cudaSuccess) throw RuntimeError("cudaDeviceSynchronize failed");
 }
-std::string cuda_device_uuid(int device) {
+static std::string cuda_device_uuid(int device) {
   cudaDeviceProp p{};
   if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return fmt::format("cuda:{} (no properties)", device);
   std::string out = "GPU-";
@@ -49,11 +49,11 @@ std::string cuda_device_uuid(int device) {
 }
 #else
 std::string cuda_device_names() { return ""; }
-std::string cuda_device_uuid(int) { return ""; }
+static std::string cuda_device_uuid(int) { return ""; }
 void cuda_busy_wait(std::int64_t) { throw RuntimeError("this build has no CUDA support"); }
 void cuda_synchronize(int) {}
 bool cuda_build() { return false; }
-void select_cuda_device(int) { throw RuntimeError("this build has no CUDA support"); }
+static void select_cuda_device(int) { throw RuntimeError("this build has no CUDA support"); }
 double cuda_peak_memory_mb(int) { return 0.0; }
 #endif
 
@@ -84,25 +84,16 @@ torch::Device choose_device(const std::string& want) {
 torch::Device choose_device(const std::string& want, const dist::World& world, bool one_rank_per_device) {
   // Each rank picks on its own; the ranks of a node then compare the physical devices picked
   // (a UUID is the same whichever task sees the device, whatever its index there).
-  std::optional<dist::Failure> failure;
   int index = -1;
   std::string uuid;
-  try {
-    if (wants_cuda(want)) {
-      index = pick_visible_device(world.local_rank(), static_cast<int>(torch::cuda::device_count()));
-      uuid = cuda_device_uuid(index);
-    }
-  } catch (...) {
-    failure = dist::failure_of(std::current_exception());
-  }
+  auto failure = dist::failure_in([&] {
+    if (!wants_cuda(want)) return;
+    index = pick_visible_device(world.local_rank(), static_cast<int>(torch::cuda::device_count()));
+    uuid = cuda_device_uuid(index);
+  });
   const auto picked = world.node_all_gather(uuid);
-  if (!failure && one_rank_per_device) {
-    try {
-      check_one_rank_per_device(picked, world.host());
-    } catch (...) {
-      failure = dist::failure_of(std::current_exception());
-    }
-  }
+  if (!failure && one_rank_per_device)
+    failure = dist::failure_in([&] { check_one_rank_per_device(picked, world.host()); });
   world.agree(failure);
   return index < 0 ? torch::Device(torch::kCPU) : cuda_device(index);
 }

@@ -9,13 +9,11 @@
 
 namespace cxr::device {
 
-bool cuda_build();                     // built with a CUDA LibTorch and NCCL
-void select_cuda_device(int device);   // cudaSetDevice (RuntimeError without CUDA)
+bool cuda_build();                       // built with a CUDA LibTorch and NCCL
 double cuda_peak_memory_mb(int device);  // peak allocated by LibTorch's caching allocator, MB
 std::string cuda_device_names();         // "  cuda:0  NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90\n" per device
-std::string cuda_device_uuid(int device);  // "GPU-xxxxxxxx-...": the same whichever task sees it
-void cuda_busy_wait(std::int64_t cycles);
-void cuda_synchronize(int device);  // waits for all the device's work (benchmarks stop their clock after it)  // keeps the current stream busy (tests: a collective that cannot finish yet)
+void cuda_busy_wait(std::int64_t cycles);  // keeps the current stream busy (tests: a collective that cannot finish yet)
+void cuda_synchronize(int device);  // waits for all the device's work (benchmarks stop their clock after it)
 
 // The device a process computes on: "cpu", "cuda" (InputError if there is none or the build
 // lacks CUDA support), or "auto" (CUDA when both are there). On CUDA it takes the device

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/error.hpp"
 
@@ -23,12 +24,10 @@ void check_one_rank_per_device(const std::vector<std::string>& ids, const std::s
     if (!ids[r].empty()) ranks_on[ids[r]].push_back(r);
   for (const auto& [id, ranks] : ranks_on) {
     if (ranks.size() < 2) continue;
-    std::string list;
-    for (auto r : ranks) list += (list.empty() ? "" : ", ") + std::to_string(r);
     throw InputError(fmt::format("local ranks {} on {} would share GPU {}: NCCL needs one GPU per rank. Start at most "
                                  "one rank per GPU (srun --gpus-per-task=1, or --gpus-per-node=G with G tasks per node), "
                                  "or train on CPUs with train.device=cpu",
-                                 list, host, id));
+                                 fmt::join(ranks, ", "), host, id));
   }
 }
 

@@ -109,25 +109,21 @@ class MpiCommunicator : public Communicator {
 };
 
 // Weak: a communicator dies with its owner (the trainer), before the World and its watchdog.
-std::vector<std::weak_ptr<Communicator>>& slots() {
-  static std::vector<std::weak_ptr<Communicator>> s;
-  return s;
-}
+std::vector<std::weak_ptr<Communicator>> slots;
 
 }  // namespace
 
 std::shared_ptr<Communicator> make_mpi_communicator(const World& world) { return std::make_shared<MpiCommunicator>(world); }
 
 std::int64_t autograd_slot(const std::shared_ptr<Communicator>& comm) {
-  auto& s = slots();
-  for (std::size_t i = 0; i < s.size(); ++i)
-    if (s[i].lock() == comm) return static_cast<std::int64_t>(i);
-  s.push_back(comm);
-  return static_cast<std::int64_t>(s.size() - 1);
+  for (std::size_t i = 0; i < slots.size(); ++i)
+    if (slots[i].lock() == comm) return static_cast<std::int64_t>(i);
+  slots.push_back(comm);
+  return static_cast<std::int64_t>(slots.size() - 1);
 }
 
 Communicator& communicator_in_slot(std::int64_t slot) {
-  const auto comm = slots().at(static_cast<std::size_t>(slot)).lock();
+  const auto comm = slots.at(static_cast<std::size_t>(slot)).lock();
   if (!comm) throw RuntimeError("a synchronised batch norm outlived its communicator");
   return *comm;  // its owner keeps it alive while the model runs
 }

@@ -2,8 +2,7 @@
 // Collectives on tensors, one interface, two backends: MPI for CPU tensors and NCCL for CUDA
 // tensors (built when LibTorch has CUDA and NCCL is found). Every call is collective: all ranks
 // call it in the same order with tensors of the same shape and type. Every wait is bounded by
-// the world's watchdog (dist.timeout_s): MPI waits under a Watch, NCCL work through a probe
-// that aborts the NCCL communicator when a collective outlives the timeout.
+// the world's watchdog (dist.timeout_s): MPI waits under a Watch, NCCL work through a probe.
 #include <torch/torch.h>
 
 #include <memory>

@@ -1,5 +1,7 @@
 #include "dist/gradient_reducer.hpp"
 
+#include <algorithm>
+
 #include "common/error.hpp"
 #include "common/test_hooks.hpp"
 
@@ -13,24 +15,23 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, std::shared_
   // Reverse parameter order approximates the order in which backward finishes gradients.
   Bucket current;
   std::int64_t bytes = 0, offset = 0;
+  const auto close = [&] {
+    current.flat = torch::zeros({offset}, params_[current.params.front()].options().requires_grad(false));
+    buckets_.push_back(std::move(current));
+    current = Bucket();
+    bytes = offset = 0;
+  };
   for (std::size_t k = params_.size(); k-- > 0;) {
     const torch::Tensor& p = params_[k];
-    if (!current.params.empty() && bytes + p.numel() * p.element_size() > limit) {
-      current.flat = torch::zeros({offset}, params_[current.params.front()].options().requires_grad(false));
-      buckets_.push_back(std::move(current));
-      current = Bucket();
-      bytes = offset = 0;
-    }
+    const std::int64_t size = p.numel() * p.element_size();
+    if (!current.params.empty() && bytes + size > limit) close();
     where_[k] = {buckets_.size(), current.params.size()};
     current.params.push_back(k);
     current.offsets.push_back(offset);
     offset += p.numel();
-    bytes += p.numel() * p.element_size();
+    bytes += size;
   }
-  if (!current.params.empty()) {
-    current.flat = torch::zeros({offset}, params_[current.params.front()].options().requires_grad(false));
-    buckets_.push_back(std::move(current));
-  }
+  if (!current.params.empty()) close();
   if (comm_->size() > 1) {
     for (std::size_t k = 0; k < params_.size(); ++k)
       params_[k].register_hook([this, k](const torch::Tensor& grad) { on_ready(k, grad); });
@@ -100,7 +101,14 @@ double GradientReducer::wire_seconds() const {
   std::vector<std::pair<double, double>> intervals;
   for (const auto& b : buckets_)
     if (b.wire) intervals.emplace_back(timeline_->seconds(b.wire->first), timeline_->seconds(b.wire->second));
-  return covered_seconds(intervals);
+  std::sort(intervals.begin(), intervals.end());
+  double covered = 0, end = -1e300;
+  for (const auto& [from, to] : intervals) {
+    if (to <= end) continue;
+    covered += to - std::max(from, end);
+    end = to;
+  }
+  return covered;
 }
 
 }  // namespace cxr::dist

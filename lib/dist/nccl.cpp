@@ -1,14 +1,11 @@
-// The NCCL backend of dist::Communicator, for CUDA tensors. Built when LibTorch has CUDA and NCCL
-// is found (CXR_HAVE_NCCL); otherwise asking for it is a clear error.
+// The NCCL backend of dist::Communicator (CXR_HAVE_NCCL; otherwise asking for it is a clear error).
 //
-// Set-up as the NCCL documentation describes it for MPI programs: rank 0 creates the unique id,
-// MPI broadcasts it, every rank selects its device, then ncclCommInitRank. All-reduces run on a
-// side stream: it first waits (on the GPU, not the host) for an event recorded after the compute
-// that produced the tensor, and the consumer's stream later waits for the all-reduce's event.
-// The host never waits for NCCL here. Every collective leaves an event in an in-flight list that
-// the world's watchdog probes: a collective that outlives dist.timeout_s, or an asynchronous NCCL
-// error, makes the watchdog abort this communicator (which ends GPU kernels stuck waiting for a
-// dead peer) and then the job, so a broken peer ends the job instead of hanging it.
+// All-reduces run on a side stream: it first waits (on the GPU, not the host) for an event
+// recorded after the compute that produced the tensor, and the consumer's stream later waits for
+// the all-reduce's event; the host never waits for NCCL here. Every collective leaves an event in
+// an in-flight list that the watchdog probes: a collective that outlives dist.timeout_s, or an
+// asynchronous NCCL error, makes it abort this communicator (ending GPU kernels stuck waiting for
+// a dead peer) and then the job.
 #include "common/error.hpp"
 #include "dist/communicator.hpp"
 
@@ -220,11 +217,8 @@ class NcclCommunicator : public Communicator {
         continue;
       }
       if (q != cudaErrorNotReady) return fmt::format("CUDA error while waiting for {}: {}", it->what, cudaGetErrorString(q));
-      const double waited = std::chrono::duration<double>(now - it->since).count();
-      if (waited > timeout_s)
-        return fmt::format("{} has not finished after {:.1f} s (dist.timeout_s = {:g}): a peer rank died, hangs or never "
-                           "reached this collective; NCCL communicator aborted",
-                           it->what, waited, timeout_s);
+      if (auto late = Watchdog::overdue(it->what, it->since, now, timeout_s))
+        return *late + "; NCCL communicator aborted";
       ++it;
     }
     return std::nullopt;

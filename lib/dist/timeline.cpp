@@ -1,7 +1,7 @@
 #include "dist/timeline.hpp"
 
-#include <algorithm>
 #include <mutex>
+#include <vector>
 
 namespace cxr::dist {
 namespace {
@@ -34,16 +34,5 @@ class HostTimeline : public Timeline {
 }  // namespace
 
 std::unique_ptr<Timeline> make_host_timeline() { return std::make_unique<HostTimeline>(); }
-
-double covered_seconds(std::vector<std::pair<double, double>> intervals) {
-  std::sort(intervals.begin(), intervals.end());
-  double covered = 0, end = -1e300;
-  for (const auto& [a, b] : intervals) {
-    if (b <= end) continue;
-    covered += b - std::max(a, end);
-    end = b;
-  }
-  return covered;
-}
 
 }  // namespace cxr::dist

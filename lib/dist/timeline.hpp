@@ -1,16 +1,12 @@
 #pragma once
 // Points in a training step on the clock of the device that runs it, read once the step is
-// over. On CPUs: the host's wall clock (CPU work is synchronous). On GPUs: CUDA events, recorded
-// in stream order on the compute stream (mark) and, by the NCCL communicator, on its
-// communication stream; they are read after the step's one host synchronisation (the loss
-// read), so timing adds no wait of its own. What the trainer derives from the marks (forward,
-// backward, the all-reduce's time on the wire and the part the step waited for) is in
-// train_step; the communicator marks each collective's start and end (Work::wire).
+// over: the host's wall clock on CPUs; on GPUs, CUDA events recorded in stream order (by the NCCL
+// communicator on its own stream) and read after the step's one host synchronisation (the loss
+// read), so timing adds no wait of its own. The communicator marks each collective's start and
+// end (Work::wire); train_step derives the step's phases from the marks.
 #include <chrono>
 #include <cstddef>
 #include <memory>
-#include <utility>
-#include <vector>
 
 namespace cxr::dist {
 
@@ -28,9 +24,5 @@ class Timeline {
 
 // The host's clock (thread-safe: a collective's end may be seen by another thread).
 std::unique_ptr<Timeline> make_host_timeline();
-
-// The time during which at least one of the intervals ran (the union's length), in seconds:
-// the all-reduce's time on the wire when buckets overlap each other.
-double covered_seconds(std::vector<std::pair<double, double>> intervals);
 
 }  // namespace cxr::dist

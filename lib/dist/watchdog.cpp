@@ -9,12 +9,8 @@
 
 namespace cxr::dist {
 
-using Clock = std::chrono::steady_clock;
-
 Watchdog::Watchdog(double timeout_s, Report report, End end)
-    : report_(std::move(report)), end_(std::move(end)), timeout_s_(timeout_s) {
-  thread_ = std::thread([this] { run(); });
-}
+    : report_(std::move(report)), end_(std::move(end)), timeout_s_(timeout_s), thread_([this] { run(); }) {}
 
 Watchdog::~Watchdog() {
   {
@@ -49,10 +45,7 @@ Watchdog::Watch Watchdog::watch(std::string what) {
   return Watch(this, waits_.begin());
 }
 
-Watchdog::Watch::Watch(Watch&& other) noexcept : owner_(other.owner_), it_(other.it_) { other.owner_ = nullptr; }
-
 Watchdog::Watch::~Watch() {
-  if (!owner_) return;
   std::lock_guard<std::mutex> lock(owner_->mutex_);
   owner_->waits_.erase(it_);
 }
@@ -79,17 +72,13 @@ void Watchdog::remove_abort_hook(int id) {
   abort_hooks_.erase(id);
 }
 
-// The oldest wait past the timeout.
-std::optional<std::string> Watchdog::check_waits_locked(Clock::time_point now) const {
-  const Wait* oldest = nullptr;
-  for (const auto& w : waits_)
-    if (!oldest || w.since < oldest->since) oldest = &w;
-  if (!oldest) return std::nullopt;
-  const double waited = std::chrono::duration<double>(now - oldest->since).count();
-  if (waited <= timeout_s_) return std::nullopt;
+std::optional<std::string> Watchdog::overdue(const std::string& what, Clock::time_point since,
+                                             Clock::time_point now, double timeout_s) {
+  const double waited = std::chrono::duration<double>(now - since).count();
+  if (waited <= timeout_s) return std::nullopt;
   return fmt::format("{} has not finished after {:.1f} s (dist.timeout_s = {:g}): a peer rank died, hangs or never "
                      "reached this collective",
-                     oldest->what, waited, timeout_s_);
+                     what, waited, timeout_s);
 }
 
 // A probe's report (the timeout read under the main lock, the probes run under their own).
@@ -129,7 +118,9 @@ void Watchdog::run() {
     const double interval = std::clamp(timeout_s_ / 10, 0.05, 1.0);
     cv_.wait_for(lock, std::chrono::duration<double>(interval));
     if (stop_) break;
-    std::optional<std::string> why = check_waits_locked(Clock::now());
+    // The oldest wait (waits_ is newest first) past the timeout, else what a probe reports.
+    std::optional<std::string> why;
+    if (!waits_.empty()) why = overdue(waits_.back().what, waits_.back().since, Clock::now(), timeout_s_);
     lock.unlock();  // probes, hooks and the report may take time: the main thread keeps its watches
     if (!why) why = check_probes();
     if (why) expire(*why);

@@ -1,14 +1,12 @@
 #pragma once
-// Bounds every wait on other ranks, so that a dead or stalled peer ends the job instead of
-// hanging it (dist.timeout_s).
-//
-// Code that blocks in a collective holds a Watch for as long as it waits. Work that runs on its
-// own (an NCCL collective on a GPU stream) is checked by a probe. A background thread looks at
-// both a few times per timeout: when a wait has outlived the timeout, or a probe reports a
-// failure, it first `report`s what this rank was waiting for, then runs the abort hooks
-// (ncclCommAbort, so that GPU streams blocked in NCCL end; given at most kHookSeconds, since an
-// abort can itself hang), then `end`s the job (World: MPI_Abort). The hot path only pays for a
-// clock read and a short lock per wait; probes run under a lock of their own.
+// Bounds every wait on other ranks (dist.timeout_s), so that a dead or stalled peer ends the job
+// instead of hanging it. Code that blocks in a collective holds a Watch while it waits; work that
+// runs on its own (an NCCL collective on a GPU stream) is checked by a probe. A background thread
+// looks at both a few times per timeout: when a wait has outlived the timeout, or a probe reports
+// a failure, it `report`s what this rank was waiting for, runs the abort hooks (ncclCommAbort, so
+// that GPU streams blocked in NCCL end; at most kHookSeconds, since an abort can itself hang),
+// then `end`s the job (World: MPI_Abort). The hot path pays a clock read and a short lock per
+// wait; probes run under a lock of their own.
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -38,6 +36,7 @@ class Watchdog {
   // A probe looks at work in flight and returns what is stuck or broken, or nothing. It runs on
   // the watchdog thread with the current timeout.
   using Probe = std::function<std::optional<std::string>(double timeout_s)>;
+  using Clock = std::chrono::steady_clock;
 
   Watchdog(double timeout_s, Report report, End end);
   ~Watchdog();
@@ -52,9 +51,8 @@ class Watchdog {
   // One bounded wait: from watch() until the Watch is destroyed.
   class Watch {
    public:
-    Watch(Watch&& other) noexcept;
-    Watch& operator=(Watch&&) = delete;
     Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
     ~Watch();
 
    private:
@@ -70,9 +68,12 @@ class Watchdog {
   int add_abort_hook(std::function<void()> hook);
   void remove_abort_hook(int id);
 
+  // What a timeout says about a wait for `what` since `since`, when it has outlived `timeout_s`.
+  static std::optional<std::string> overdue(const std::string& what, Clock::time_point since,
+                                            Clock::time_point now, double timeout_s);
+
  private:
   void run();
-  std::optional<std::string> check_waits_locked(std::chrono::steady_clock::time_point now) const;
   std::optional<std::string> check_probes();
   void expire(const std::string& why);
 

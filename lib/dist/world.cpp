@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <numeric>
 
 #include <CLI/CLI.hpp>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -15,15 +17,6 @@
 
 namespace cxr::dist {
 namespace {
-
-void check_mpi(int rc, const char* what) {
-  if (rc != MPI_SUCCESS) {
-    char text[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(rc, text, &len);
-    throw RuntimeError(std::string(what) + " failed: " + std::string(text, static_cast<std::size_t>(len)));
-  }
-}
 
 // How many tasks the launcher says it started, or 0 when it does not say.
 int launcher_size() {
@@ -53,24 +46,29 @@ void write_abort_message(int rank, int size, const std::string& host, const std:
   }
 }
 
-// Gathers strings of any length: lengths first, then the bytes (Allgatherv on `comm`).
-std::vector<std::string> all_gather_strings(const std::string& text, MPI_Comm comm) {
-  int n = 0;
-  MPI_Comm_size(comm, &n);
-  int len = static_cast<int>(text.size());
-  std::vector<int> lens(static_cast<std::size_t>(n)), offsets(static_cast<std::size_t>(n));
-  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
-  int total = 0;
-  for (std::size_t i = 0; i < lens.size(); ++i) {
-    offsets[i] = total;
-    total += lens[i];
-  }
-  std::string all(static_cast<std::size_t>(total), '\0');
-  MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, comm);
+// Strings of `lens` bytes each, received back to back: `receive` gets the buffer and each one's
+// offset in it (an MPI ...gatherv).
+std::vector<std::string> unpack(const std::vector<int>& lens,
+                                const std::function<void(std::string&, const int*)>& receive) {
+  std::vector<int> offsets(lens.size());
+  std::exclusive_scan(lens.begin(), lens.end(), offsets.begin(), 0);
+  std::string all(static_cast<std::size_t>(std::accumulate(lens.begin(), lens.end(), 0)), '\0');
+  receive(all, offsets.data());
   std::vector<std::string> out;
   for (std::size_t i = 0; i < lens.size(); ++i)
     out.push_back(all.substr(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(lens[i])));
   return out;
+}
+
+// Gathers strings of any length: lengths first, then the bytes (Allgatherv on `comm`).
+std::vector<std::string> all_gather_strings(const std::string& text, MPI_Comm comm) {
+  int n = 0, len = static_cast<int>(text.size());
+  MPI_Comm_size(comm, &n);
+  std::vector<int> lens(static_cast<std::size_t>(n));
+  MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm);
+  return unpack(lens, [&](std::string& all, const int* offsets) {
+    MPI_Allgatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offsets, MPI_CHAR, comm);
+  });
 }
 
 }  // namespace
@@ -92,7 +90,12 @@ Failure failure_of(std::exception_ptr error) {
 World::World(int* argc, char*** argv) {
   // MPI_THREAD_MULTIPLE: the watchdog thread may call MPI_Abort while the main thread waits in
   // a collective.
-  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_), "MPI_Init_thread");
+  if (const int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &thread_level_); rc != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    throw RuntimeError("MPI_Init_thread failed: " + std::string(text, static_cast<std::size_t>(len)));
+  }
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
   MPI_Comm_size(MPI_COMM_WORLD, &size_);
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_);
@@ -148,9 +151,8 @@ bool World::all_true(bool value, const std::string& what) const {
 
 double World::max(double value) const {
   const auto watch = watchdog_->watch("MPI_Allreduce of a maximum");
-  double out = 0;
-  MPI_Allreduce(&value, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return out;
+  MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return value;
 }
 
 std::string World::broadcast(const std::string& text, int root) const {
@@ -172,21 +174,9 @@ std::vector<std::string> World::gather(const std::string& text, int root) const 
   int len = static_cast<int>(text.size());
   std::vector<int> lens(rank_ == root ? static_cast<std::size_t>(size_) : 0);
   MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
-  std::vector<int> offsets(lens.size());
-  std::string all;
-  if (rank_ == root) {
-    int total = 0;
-    for (std::size_t i = 0; i < lens.size(); ++i) {
-      offsets[i] = total;
-      total += lens[i];
-    }
-    all.resize(static_cast<std::size_t>(total));
-  }
-  MPI_Gatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offsets.data(), MPI_CHAR, root, MPI_COMM_WORLD);
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < lens.size(); ++i)
-    out.push_back(all.substr(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(lens[i])));
-  return out;
+  return unpack(lens, [&](std::string& all, const int* offsets) {
+    MPI_Gatherv(text.data(), len, MPI_CHAR, all.data(), lens.data(), offsets, MPI_CHAR, root, MPI_COMM_WORLD);
+  });
 }
 
 std::vector<std::string> World::node_all_gather(const std::string& text) const {
@@ -206,53 +196,36 @@ void World::agree(const std::optional<Failure>& mine) const {
   const nlohmann::json me = mine ? nlohmann::json{{"message", mine->message}, {"code", mine->exit_code}, {"host", host_}}
                                  : nlohmann::json(nullptr);
   const std::string mine_text = me.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // a path may not be UTF-8
-  std::vector<std::string> all;
-  {
+  const std::vector<std::string> all = [&] {
     const auto watch = watchdog_->watch("MPI_Allgatherv of the ranks' errors");
-    all = all_gather_strings(mine_text, MPI_COMM_WORLD);
-  }
-  std::map<std::string, std::vector<int>> ranks_of;  // message -> failing ranks
-  int code = 0;
-  std::string first;
+    return all_gather_strings(mine_text, MPI_COMM_WORLD);
+  }();
+  std::map<std::string, std::vector<std::string>> ranks_of;  // message -> "rank (host)" of its failing ranks
+  std::optional<Failure> first;
   for (int r = 0; r < size_; ++r) {
     const auto j = nlohmann::json::parse(all[static_cast<std::size_t>(r)]);
     if (j.is_null()) continue;
-    ranks_of[j["message"].get<std::string>()].push_back(r);
-    if (code == 0) {
-      code = j["code"].get<int>();
-      first = j["message"].get<std::string>();
-    }
+    const auto message = j["message"].get<std::string>();
+    ranks_of[message].push_back(std::to_string(r) + " (" + j["host"].get<std::string>() + ")");
+    if (!first) first = Failure{message, j["code"].get<int>()};
   }
   if (is_root()) {
     for (const auto& [message, ranks] : ranks_of) {
-      if (static_cast<int>(ranks.size()) == size_) {
+      if (static_cast<int>(ranks.size()) == size_)
         spdlog::error("on all {} ranks: {}", size_, message);
-        continue;
-      }
-      std::string who;
-      for (int r : ranks) {
-        const auto j = nlohmann::json::parse(all[static_cast<std::size_t>(r)]);
-        who += (who.empty() ? "" : ", ") + std::to_string(r) + " (" + j["host"].get<std::string>() + ")";
-      }
-      spdlog::error("on rank{} {} of {}: {}", ranks.size() > 1 ? "s" : "", who, size_, message);
+      else
+        spdlog::error("on rank{} {} of {}: {}", ranks.size() > 1 ? "s" : "", fmt::join(ranks, ", "), size_,
+                      message);
     }
   }
-  throw CollectiveError(first, code, /*already_reported=*/true);
+  throw CollectiveError(first->message, first->exit_code, /*already_reported=*/true);
 }
 
 std::optional<int> parse_command_line(const World& world, CLI::App& app, int argc, char** argv) {
   std::string error;
   const auto code = cxr::parse_command_line(app, argc, argv, world.is_root(), &error);
-  std::optional<Failure> failure;
-  if (code && *code != 0) failure = Failure{error, *code};
-  world.agree(failure);
+  world.agree(code && *code != 0 ? std::optional<Failure>(Failure{error, *code}) : std::nullopt);
   return code;
-}
-
-void World::abort(const std::string& message, int exit_code) const {
-  write_abort_message(rank_, size_, host_, message);
-  MPI_Abort(MPI_COMM_WORLD, exit_code);
-  std::exit(exit_code);
 }
 
 int run_mpi_tool(const std::string& tool, int argc, char** argv, const std::function<int(World&)>& body) {
@@ -265,7 +238,11 @@ int run_mpi_tool(const std::string& tool, int argc, char** argv, const std::func
     return e.exit_code;
   } catch (...) {
     const Failure f = failure_of(std::current_exception());
-    if (world.size() > 1) world.abort(f.message, f.exit_code);
+    if (world.size() > 1) {
+      write_abort_message(world.rank(), world.size(), world.host(), f.message);
+      MPI_Abort(MPI_COMM_WORLD, f.exit_code);
+      std::exit(f.exit_code);
+    }
     spdlog::error("{}", f.message);
     return f.exit_code;
   }

@@ -3,16 +3,12 @@
 // need on host data, and the two error paths. Constructed once in main(); MPI_Finalize runs
 // when it goes away.
 //
-// Errors are decided where they are raised:
-//   - work every rank does on its own (opening the data, loading a checkpoint, reading a config)
-//     runs inside all_or_none(): the ranks then agree, with one all-reduce, whether it worked
-//     everywhere; if not, rank 0 prints each failing rank's message with its rank and host, and
-//     every rank ends with the same exit code (a clean end, no MPI_Abort);
-//   - anything else that throws on a multi-rank job is local: the rank prints its message with
-//     its rank and host and calls MPI_Abort (run_mpi_tool), because its peers may already be
-//     waiting for it in a collective;
-//   - every collective is bounded by dist.timeout_s (the Watchdog): a rank that waits longer
-//     says what it waited for and aborts the job.
+// Errors are decided where they are raised (docs/ARCHITECTURE.md, "Errors"):
+//   - work every rank does on its own runs inside all_or_none(): the ranks then agree whether it
+//     worked everywhere and end cleanly with one exit code (agree());
+//   - anything else that throws on a multi-rank job is local: run_mpi_tool prints it with the
+//     rank and host and calls MPI_Abort, because peers may already wait for it in a collective;
+//   - every collective is bounded by dist.timeout_s (the Watchdog).
 #include <mpi.h>
 
 #include <cstdint>
@@ -38,6 +34,17 @@ struct Failure {
 };
 // The Failure a caught exception stands for: InputError -> 2, anything else -> 1.
 Failure failure_of(std::exception_ptr error);
+
+// Runs `fn`: the Failure it threw, or nothing.
+template <class Fn>
+std::optional<Failure> failure_in(Fn&& fn) {
+  try {
+    fn();
+    return std::nullopt;
+  } catch (...) {
+    return failure_of(std::current_exception());
+  }
+}
 
 class World {
  public:
@@ -75,9 +82,6 @@ class World {
   // the exit code of the lowest failing rank.
   void agree(const std::optional<Failure>& mine) const;
 
-  // Local error path: print with rank and host, then end the whole job.
-  [[noreturn]] void abort(const std::string& message, int exit_code) const;
-
  private:
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   int thread_level_ = MPI_THREAD_SINGLE;
@@ -92,22 +96,11 @@ class World {
 template <class Fn>
 auto all_or_none(const World& world, Fn&& fn) -> decltype(fn()) {
   using Result = decltype(fn());
-  std::optional<Failure> failure;
   if constexpr (std::is_void_v<Result>) {
-    try {
-      fn();
-    } catch (...) {
-      failure = failure_of(std::current_exception());
-    }
-    world.agree(failure);
+    world.agree(failure_in(fn));
   } else {
     std::optional<Result> result;
-    try {
-      result.emplace(fn());
-    } catch (...) {
-      failure = failure_of(std::current_exception());
-    }
-    world.agree(failure);
+    world.agree(failure_in([&] { result.emplace(fn()); }));
     return std::move(*result);
   }
 }

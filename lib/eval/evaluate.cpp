@@ -6,7 +6,6 @@
 #include <optional>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -50,12 +49,6 @@ struct Evaluation {
   std::string lpips_status = "unavailable: no AlexNet backbone weights given (--lpips-backbone; see docs/ARCHITECTURE.md)";
   std::vector<rundir::TunedBaseline> tuned;  // per sigma, when a filter is evaluated
   privacy::Gallery gallery;                  // every clean image of the split, in the split's order
-};
-
-// What one rank's scoring produces.
-struct Scores {
-  std::vector<rundir::EvalRow> rows;
-  std::vector<rundir::MatchRow> matches;
 };
 
 // Baseline parameters, chosen per sigma on validation images by the lowest mean L1.
@@ -209,10 +202,11 @@ void add_rows(std::vector<rundir::EvalRow>& rows, const Evaluation& e, const std
 }
 
 // This rank's slice, batch by batch: every method at every sigma, and the re-identification
-// queries (clean once, obfuscated and denoised per sigma). Rank 0 also draws the image grids of
-// its first `samples` images.
-Scores score(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
-  Scores scores;
+// queries (clean once, obfuscated and denoised per sigma); then this rank's two result files.
+// Rank 0 also draws the image grids of its first `samples` images.
+void score(const dist::World& world, const EvalOptions& o, const Evaluation& e) {
+  std::vector<rundir::EvalRow> rows;
+  std::vector<rundir::MatchRow> matches;
   torch::NoGradGuard no_grad;
   Progress progress("cxr-eval", static_cast<std::int64_t>(e.mine.size() * e.sigmas.size()), world.is_root());
   const auto batch = static_cast<std::size_t>(o.batch_size);
@@ -222,8 +216,7 @@ Scores score(const dist::World& world, const EvalOptions& o, const Evaluation& e
     for (std::size_t si = 0; si < e.sigmas.size(); ++si) {
       const auto b = loader::read_noisy_batch(*e.data, idx, noise::NoiseOptions().mean(e.noise_mean).sigma(e.sigmas[si]).seed(o.noise_seed), 0);
       const torch::Tensor &clean = b.clean, &noisy = b.noisy;
-      torch::Tensor denoised;
-      torch::Tensor raw;
+      torch::Tensor denoised, raw;  // the model's output, as scored and as it came
       for (const auto& method : e.methods) {
         torch::Tensor out = noisy;
         if (method == "model" || method == "model_uncorrected")
@@ -232,12 +225,12 @@ Scores score(const dist::World& world, const EvalOptions& o, const Evaluation& e
         if (method == "model_uncorrected") out = raw.clamp(0, 1);
         if (method == "gaussian") out = metrics::gaussian_filter(noisy, e.tuned[si].gaussian_blur_sigma, e.noise_mean);
         if (method == "median") out = metrics::median_filter(noisy, e.tuned[si].median_kernel, e.noise_mean);
-        add_rows(scores.rows, e, idx, e.sigmas[si], method, out, clean);
+        add_rows(rows, e, idx, e.sigmas[si], method, out, clean);
       }
       if (si == 0)  // the clean images are in the gallery already
-        add_matches(scores.matches, e, idx, 0.0, "clean", e.gallery.descriptors.index_select(0, torch::tensor(std::vector<std::int64_t>(idx.begin(), idx.end()))));
-      add_matches(scores.matches, e, idx, e.sigmas[si], "obfuscated", privacy::descriptors(noisy));
-      if (denoised.defined()) add_matches(scores.matches, e, idx, e.sigmas[si], "denoised", privacy::descriptors(denoised));
+        add_matches(matches, e, idx, 0.0, "clean", e.gallery.descriptors.index_select(0, torch::tensor(std::vector<std::int64_t>(idx.begin(), idx.end()))));
+      add_matches(matches, e, idx, e.sigmas[si], "obfuscated", privacy::descriptors(noisy));
+      if (denoised.defined()) add_matches(matches, e, idx, e.sigmas[si], "denoised", privacy::descriptors(denoised));
       const fs::path dir = e.out_dir / "samples" / fmt::format("sigma-{}", e.sigmas[si]);
       for (std::size_t k = 0; world.is_root() && denoised.defined() && k < idx.size() && first + k < static_cast<std::size_t>(o.samples); ++k) {
         fs::create_directories(dir);
@@ -248,7 +241,8 @@ Scores score(const dist::World& world, const EvalOptions& o, const Evaluation& e
     }
   }
   progress.finish();
-  return scores;
+  write_file_atomic(rundir::eval_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(rows));
+  write_file_atomic(rundir::match_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(matches));
 }
 
 // Rank 0's part, once every rank has written its rows: the metadata and, in an --out folder, the
@@ -285,11 +279,7 @@ int run_evaluation(dist::World& world, const EvalOptions& o) {
   // Scoring its slice and writing its rows is each rank's own work: agreed too, so that a failure
   // on one rank (an unreadable shard, a full disk) ends every rank with its message.
   world.watchdog().set_context("scoring and writing each rank's results");
-  dist::all_or_none(world, [&] {
-    const Scores scores = score(world, o, e);
-    write_file_atomic(rundir::eval_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(scores.rows));
-    write_file_atomic(rundir::match_results_path(e.out_dir.string(), world.rank()), rundir::to_csv(scores.matches));
-  });
+  dist::all_or_none(world, [&] { score(world, o, e); });
   write_meta(world, o, e);
   return kExitOk;
 }

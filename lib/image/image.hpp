@@ -11,7 +11,6 @@ struct Gray8 {
   int width = 0;
   int height = 0;
   std::vector<std::uint8_t> pixels;  // row-major, width * height
-  std::uint8_t at(int x, int y) const { return pixels[static_cast<std::size_t>(y) * static_cast<std::size_t>(width) + static_cast<std::size_t>(x)]; }
 };
 
 // A PNG that cannot be decoded; what() is the per-file reason reported to the user.

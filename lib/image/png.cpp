@@ -1,7 +1,7 @@
 #include <spng.h>
 
+#include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <memory>
 
 #include "common/files.hpp"
@@ -19,9 +19,33 @@ void check(int rc, const char* step) {
   if (rc != 0) throw DecodeError(std::string(step) + ": " + spng_strerror(rc));
 }
 
-std::uint8_t luminance8(double r, double g, double b, double max_value) {
-  const double y = (0.299 * r + 0.587 * g + 0.114 * b) * 255.0 / max_value;
-  return static_cast<std::uint8_t>(std::lround(std::min(255.0, std::max(0.0, y))));
+// Decodes the whole image as `format`, then the chunks after it (a file cut before IEND is broken).
+template <typename T>
+std::vector<T> decode_as(spng_ctx* ctx, spng_format format) {
+  std::size_t len = 0;
+  check(spng_decoded_image_size(ctx, format, &len), "decode");
+  std::vector<T> out(len / sizeof(T));
+  check(spng_decode_image(ctx, out.data(), len, format, 0), "decode");
+  check(spng_decode_chunks(ctx), "after the image data");
+  return out;
+}
+
+std::vector<std::uint8_t> encode(int width, int height, std::uint8_t color_type, const void* pixels, std::size_t len) {
+  Context ctx(spng_ctx_new(SPNG_CTX_ENCODER));
+  if (!ctx) throw std::runtime_error("spng: out of memory");
+  spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1);
+  // 8 bits per sample; compression, filter and interlace method 0 (standard, not interlaced).
+  spng_ihdr ihdr{static_cast<std::uint32_t>(width), static_cast<std::uint32_t>(height), 8, color_type,
+                 0, 0, 0};
+  spng_set_ihdr(ctx.get(), &ihdr);
+  int rc = spng_encode_image(ctx.get(), pixels, len, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
+  if (rc != 0) throw std::runtime_error(std::string("PNG encode failed: ") + spng_strerror(rc));
+  std::size_t size = 0;
+  void* buffer = spng_get_png_buffer(ctx.get(), &size, &rc);
+  if (!buffer) throw std::runtime_error(std::string("PNG encode failed: ") + spng_strerror(rc));
+  std::vector<std::uint8_t> out(static_cast<std::uint8_t*>(buffer), static_cast<std::uint8_t*>(buffer) + size);
+  std::free(buffer);
+  return out;
 }
 
 }  // namespace
@@ -41,27 +65,19 @@ Gray8 decode_png(const std::uint8_t* data, std::size_t size) {
   Gray8 out;
   out.width = static_cast<int>(ihdr.width);
   out.height = static_cast<int>(ihdr.height);
-  const std::size_t n = static_cast<std::size_t>(ihdr.width) * ihdr.height;
-  const bool gray = ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE;
-
-  if (gray && ihdr.bit_depth <= 8) {
+  if (ihdr.color_type == SPNG_COLOR_TYPE_GRAYSCALE && ihdr.bit_depth <= 8) {
     // 8-bit gray (the NIH case) and low-bit gray expanded to 0..255.
-    std::size_t len = 0;
-    check(spng_decoded_image_size(ctx.get(), SPNG_FMT_G8, &len), "decode");
-    out.pixels.resize(len);
-    check(spng_decode_image(ctx.get(), out.pixels.data(), len, SPNG_FMT_G8, 0), "decode");
-    check(spng_decode_chunks(ctx.get()), "after the image data");  // a file cut before IEND is broken
+    out.pixels = decode_as<std::uint8_t>(ctx.get(), SPNG_FMT_G8);
     return out;
   }
   // Everything else through 16-bit RGBA: exact for 8-bit sources (v * 257) and 16-bit ones.
-  std::size_t len = 0;
-  check(spng_decoded_image_size(ctx.get(), SPNG_FMT_RGBA16, &len), "decode");
-  std::vector<std::uint16_t> rgba(len / 2);
-  check(spng_decode_image(ctx.get(), rgba.data(), len, SPNG_FMT_RGBA16, 0), "decode");
-  check(spng_decode_chunks(ctx.get()), "after the image data");
-  out.pixels.resize(n);
-  for (std::size_t i = 0; i < n; ++i)
-    out.pixels[i] = luminance8(rgba[4 * i], rgba[4 * i + 1], rgba[4 * i + 2], 65535.0);
+  const auto rgba = decode_as<std::uint16_t>(ctx.get(), SPNG_FMT_RGBA16);
+  out.pixels.resize(rgba.size() / 4);
+  for (std::size_t i = 0; i < out.pixels.size(); ++i) {
+    const std::uint16_t* p = &rgba[4 * i];
+    const double y = (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2]) * 255.0 / 65535.0;
+    out.pixels[i] = static_cast<std::uint8_t>(std::lround(std::min(255.0, std::max(0.0, y))));
+  }
   return out;
 }
 
@@ -74,30 +90,6 @@ Gray8 read_png(const std::string& path) {
   }
   return decode_png(bytes.data(), bytes.size());
 }
-
-namespace {
-
-std::vector<std::uint8_t> encode(int width, int height, std::uint8_t color_type, const void* pixels, std::size_t len) {
-  Context ctx(spng_ctx_new(SPNG_CTX_ENCODER));
-  if (!ctx) throw std::runtime_error("spng: out of memory");
-  spng_set_option(ctx.get(), SPNG_ENCODE_TO_BUFFER, 1);
-  spng_ihdr ihdr{};
-  ihdr.width = static_cast<std::uint32_t>(width);
-  ihdr.height = static_cast<std::uint32_t>(height);
-  ihdr.bit_depth = 8;
-  ihdr.color_type = color_type;
-  spng_set_ihdr(ctx.get(), &ihdr);
-  int rc = spng_encode_image(ctx.get(), pixels, len, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE);
-  if (rc != 0) throw std::runtime_error(std::string("PNG encode failed: ") + spng_strerror(rc));
-  std::size_t size = 0;
-  void* buffer = spng_get_png_buffer(ctx.get(), &size, &rc);
-  if (!buffer) throw std::runtime_error(std::string("PNG encode failed: ") + spng_strerror(rc));
-  std::vector<std::uint8_t> out(static_cast<std::uint8_t*>(buffer), static_cast<std::uint8_t*>(buffer) + size);
-  std::free(buffer);
-  return out;
-}
-
-}  // namespace
 
 std::vector<std::uint8_t> encode_png_gray(const Gray8& image) {
   return encode(image.width, image.height, SPNG_COLOR_TYPE_GRAYSCALE, image.pixels.data(), image.pixels.size());

@@ -10,11 +10,8 @@ torch::Tensor to_tensor(const Gray8& image) {
 
 Gray8 to_gray8(const torch::Tensor& image) {
   const torch::Tensor u8 = image.clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous();
-  Gray8 g;
-  g.height = static_cast<int>(u8.size(-2));
-  g.width = static_cast<int>(u8.size(-1));
-  g.pixels.assign(u8.data_ptr<std::uint8_t>(), u8.data_ptr<std::uint8_t>() + u8.numel());
-  return g;
+  const std::uint8_t* p = u8.data_ptr<std::uint8_t>();
+  return {static_cast<int>(u8.size(-1)), static_cast<int>(u8.size(-2)), {p, p + u8.numel()}};
 }
 
 }  // namespace cxr::image

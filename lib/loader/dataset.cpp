@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <numeric>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
-#include "random/keyed.hpp"
 #include "noise/export_noise.hpp"
 #include "random/keyed.hpp"
 #include "shards/manifest.hpp"
@@ -15,10 +15,7 @@ namespace cxr::loader {
 namespace {
 
 // The serial HDF5 library keeps global state: every call from any thread goes through this.
-std::mutex& hdf5_mutex() {
-  static std::mutex m;
-  return m;
-}
+std::mutex hdf5_mutex;
 
 }  // namespace
 
@@ -27,7 +24,7 @@ Dataset::Dataset(const std::string& dir, const std::string& split) {
   const std::string manifest_path = shards::manifest_path(dir);
   const auto it = manifest.splits.find(split);
   if (it == manifest.splits.end()) throw InputError(manifest_path + ": the dataset has no '" + split + "' split");
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  std::lock_guard<std::mutex> lock(hdf5_mutex);
   for (const auto& sh : it->second.shards) {
     const std::string path = (fs::path(dir) / sh.file).string();
     auto reader = std::make_unique<shards::ShardReader>(path);
@@ -54,23 +51,20 @@ const shards::Sample& Dataset::sample(std::size_t i) const {
 
 void Dataset::read_noisy(std::size_t i, std::uint16_t* out) const {
   const auto& [shard, row] = index_.at(i);
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  std::lock_guard<std::mutex> lock(hdf5_mutex);
   shards_[shard]->read_noisy(row, out);
 }
 
-void Dataset::read(std::size_t i, std::uint8_t* out) const {
+torch::Tensor Dataset::read_batch(const std::vector<std::size_t>& indices) const {
   if (copies_ > 0)
     throw InputError(where_ + " is an obfuscated export (" + std::to_string(copies_) + " noisy copies per image, no clean pixels)");
-  const auto& [shard, row] = index_.at(i);
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
-  shards_[shard]->read_image(row, out);
-}
-
-torch::Tensor Dataset::read_batch(const std::vector<std::size_t>& indices) const {
   const auto s = static_cast<std::int64_t>(image_size_);
   torch::Tensor bytes = torch::empty({static_cast<std::int64_t>(indices.size()), 1, s, s}, torch::kUInt8);
-  for (std::size_t k = 0; k < indices.size(); ++k)
-    read(indices[k], bytes.data_ptr<std::uint8_t>() + static_cast<std::int64_t>(k) * s * s);
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const auto& [shard, row] = index_.at(indices[k]);
+    std::lock_guard<std::mutex> lock(hdf5_mutex);
+    shards_[shard]->read_image(row, bytes.data_ptr<std::uint8_t>() + static_cast<std::int64_t>(k) * s * s);
+  }
   return bytes.to(torch::kFloat32).div_(255.0);
 }
 
@@ -88,7 +82,7 @@ std::size_t DistributedSampler::steps_per_epoch() const { return n_ / (batch_ * 
 std::vector<std::size_t> DistributedSampler::batch(std::int64_t epoch, std::size_t step) const {
   if (epoch != cached_epoch_) {
     order_.resize(n_);
-    for (std::size_t i = 0; i < n_; ++i) order_[i] = i;
+    std::iota(order_.begin(), order_.end(), std::size_t{0});
     if (shuffle_) {
       std::vector<std::uint64_t> key(n_);
       for (std::size_t i = 0; i < n_; ++i) key[i] = rng::hash_key(seed_, rng::Purpose::Shuffle, static_cast<std::uint64_t>(epoch), i);
@@ -104,8 +98,8 @@ std::vector<std::size_t> DistributedSampler::batch(std::int64_t epoch, std::size
 std::vector<std::size_t> evaluation_slice(std::size_t n, int rank, int world) {
   const std::size_t lo = n * static_cast<std::size_t>(rank) / static_cast<std::size_t>(world);
   const std::size_t hi = n * static_cast<std::size_t>(rank + 1) / static_cast<std::size_t>(world);
-  std::vector<std::size_t> out;
-  for (std::size_t i = lo; i < hi; ++i) out.push_back(i);
+  std::vector<std::size_t> out(hi - lo);
+  std::iota(out.begin(), out.end(), lo);
   return out;
 }
 

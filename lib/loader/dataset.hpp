@@ -26,9 +26,8 @@ class Dataset {
   const shards::Sample& sample(std::size_t i) const;
   std::uint64_t id(std::size_t i) const { return ids_[i]; }
   // > 0: the split is an obfuscated export (cxr-preprocess --obfuscate) of this many noisy
-  // copies per image and holds no clean image: read() refuses it.
+  // copies per image and holds no clean image: read_batch() refuses it.
   int noisy_copies() const { return copies_; }
-  void read(std::size_t i, std::uint8_t* out) const;  // image_size^2 bytes
   // An export's noisy copies of image i: noisy_copies() x image_size^2 values, value x 65535.
   void read_noisy(std::size_t i, std::uint16_t* out) const;
   // Images `indices` as a float tensor [N, 1, S, S] in [0, 1].

@@ -29,7 +29,6 @@ class Lpips {
   torch::Tensor distance(const torch::Tensor& a, const torch::Tensor& b) const;
 
  private:
-  std::vector<torch::Tensor> features(const torch::Tensor& x) const;
   std::map<std::string, torch::Tensor> w_;
 };
 

@@ -56,6 +56,11 @@ torch::Tensor pad_to(const torch::Tensor& x, const torch::Tensor& like) {
   return torch::constant_pad_nd(x, {0, dw, 0, dh});
 }
 
+// A 1x1 convolution from the top level's features to the output image.
+nn::Conv2d make_head(const ModelOptions& o) {
+  return nn::Conv2d(nn::Conv2dOptions(width_at(o, 0), o.out_channels(), 1));
+}
+
 void check_input(const ModelOptions& o, const torch::Tensor& x) {
   const std::int64_t min_size = std::int64_t{1} << o.depth();
   if (x.dim() != 4 || x.size(1) != o.in_channels() || x.size(2) < min_size || x.size(3) < min_size)
@@ -76,7 +81,7 @@ class UNetImpl : public DenoiserImpl {
                                     nn::ConvTranspose2d(nn::ConvTranspose2dOptions(width_at(o, i + 1), width_at(o, i), 2).stride(2))));
       up_block_.push_back(register_module("up" + std::to_string(i), ConvBlock(o, 2 * width_at(o, i), width_at(o, i))));
     }
-    head_ = register_module("head", nn::Conv2d(nn::Conv2dOptions(width_at(o, 0), o.out_channels(), 1)));
+    head_ = register_module("head", make_head(o));
   }
 
   torch::Tensor forward(const torch::Tensor& input) override {
@@ -120,47 +125,38 @@ class UNetPlusPlusImpl : public DenoiserImpl {
     // One head on x_0_depth; with deep supervision one on every x_0_j (unused heads would be
     // parameters without gradients, which gradient all-reduce would wait for forever).
     for (std::int64_t j = o.deep_supervision() ? 1 : d; j <= d; ++j)
-      heads_.emplace(j, register_module("head" + std::to_string(j), nn::Conv2d(nn::Conv2dOptions(width_at(o, 0), o.out_channels(), 1))));
+      heads_.emplace(static_cast<std::size_t>(j), register_module("head" + std::to_string(j), make_head(o)));
   }
 
-  torch::Tensor forward(const torch::Tensor& input) override { return run(input).back(); }
+  torch::Tensor forward(const torch::Tensor& input) override { return forward_heads(input).back(); }
 
+  // The outputs of the heads (x_0_depth's; with deep supervision x_0_1 .. x_0_depth).
   std::vector<torch::Tensor> forward_heads(const torch::Tensor& input) override {
-    auto outs = run(input);
-    if (!options_.deep_supervision()) return {outs.back()};
-    return outs;
-  }
-
- private:
-  // Outputs of heads x_0_1 .. x_0_depth.
-  std::vector<torch::Tensor> run(const torch::Tensor& input) {
+    namespace F = torch::nn::functional;
     check_input(options_, input);
-    const auto d = options_.depth();
-    std::vector<std::vector<torch::Tensor>> x(static_cast<std::size_t>(d + 1));
-    auto node = [&](std::int64_t i, std::int64_t j) -> ConvBlock& { return nodes_[static_cast<std::size_t>(i)][static_cast<std::size_t>(j)]; };
-    for (std::int64_t i = 0; i <= d; ++i)
-      x[static_cast<std::size_t>(i)].push_back(node(i, 0)->forward(i == 0 ? input : torch::max_pool2d(x[static_cast<std::size_t>(i - 1)][0], 2)));
+    const std::size_t d = nodes_.size() - 1;
+    const auto upsample = F::InterpolateFuncOptions()
+                              .scale_factor(std::vector<double>{2.0, 2.0})
+                              .mode(torch::kBilinear)
+                              .align_corners(true);
+    std::vector<std::vector<torch::Tensor>> x(d + 1);
+    for (std::size_t i = 0; i <= d; ++i)
+      x[i].push_back(nodes_[i][0]->forward(i == 0 ? input : torch::max_pool2d(x[i - 1][0], 2)));
     std::vector<torch::Tensor> outs;
-    for (std::int64_t j = 1; j <= d; ++j) {
-      for (std::int64_t i = 0; i + j <= d; ++i) {
-        auto& row = x[static_cast<std::size_t>(i)];
-        const torch::Tensor& below = x[static_cast<std::size_t>(i + 1)][static_cast<std::size_t>(j - 1)];
-        torch::Tensor up = torch::nn::functional::interpolate(
-            below, torch::nn::functional::InterpolateFuncOptions()
-                       .scale_factor(std::vector<double>{2.0, 2.0})
-                       .mode(torch::kBilinear)
-                       .align_corners(true));
-        std::vector<torch::Tensor> parts(row.begin(), row.begin() + j);
-        parts.push_back(pad_to(up, row[0]));
-        row.push_back(node(i, j)->forward(torch::cat(parts, 1)));
+    for (std::size_t j = 1; j <= d; ++j) {
+      for (std::size_t i = 0; i + j <= d; ++i) {
+        std::vector<torch::Tensor> parts(x[i].begin(), x[i].begin() + static_cast<std::ptrdiff_t>(j));
+        parts.push_back(pad_to(F::interpolate(x[i + 1][j - 1], upsample), x[i][0]));
+        x[i].push_back(nodes_[i][j]->forward(torch::cat(parts, 1)));
       }
-      if (heads_.count(j)) outs.push_back(finish(input, heads_.at(j)->forward(x[0][static_cast<std::size_t>(j)])));
+      if (heads_.count(j)) outs.push_back(finish(input, heads_.at(j)->forward(x[0][j])));
     }
     return outs;
   }
 
+ private:
   std::vector<std::vector<ConvBlock>> nodes_;
-  std::map<std::int64_t, nn::Conv2d> heads_;
+  std::map<std::size_t, nn::Conv2d> heads_;
 };
 
 }  // namespace
@@ -169,13 +165,16 @@ torch::Tensor DenoiserImpl::finish(const torch::Tensor& input, const torch::Tens
   return options_.residual() ? input - head_output : head_output;
 }
 
+void DenoiserImpl::copy_state(const DenoiserImpl& from) {
+  torch::NoGradGuard no_grad;
+  auto params = named_parameters(true), buffers = named_buffers(true);
+  for (const auto& p : from.named_parameters(true)) params[p.key()].copy_(p.value());
+  for (const auto& b : from.named_buffers(true)) buffers[b.key()].copy_(b.value());
+}
+
 std::shared_ptr<DenoiserImpl> DenoiserImpl::clone_model(const torch::Device& device) const {
   auto copy = make_model(options_);
-  torch::NoGradGuard no_grad;
-  auto src_p = named_parameters(true), dst_p = copy->named_parameters(true);
-  for (auto& item : src_p) dst_p[item.key()].copy_(item.value());
-  auto src_b = named_buffers(true), dst_b = copy->named_buffers(true);
-  for (auto& item : src_b) dst_b[item.key()].copy_(item.value());
+  copy->copy_state(*this);
   copy->to(device);
   copy->train(is_training());
   return copy;

@@ -48,6 +48,8 @@ class DenoiserImpl : public torch::nn::Module {
   virtual std::vector<torch::Tensor> forward_heads(const torch::Tensor& x) { return {forward(x)}; }
   // A deep copy: same options, parameters and buffers (for one process driving several devices).
   std::shared_ptr<DenoiserImpl> clone_model(const torch::Device& device) const;
+  // Copies `from`'s parameters and buffers into this model (same options; any devices).
+  void copy_state(const DenoiserImpl& from);
   const ModelOptions& options() const { return options_; }
 
  protected:

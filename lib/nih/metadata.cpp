@@ -2,7 +2,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -18,27 +20,17 @@ constexpr std::size_t kDataFields = 11;
 std::vector<std::string> read_lines(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files too
   if (!f) throw InputError("cannot read " + path);
-  std::vector<std::string> lines;
-  std::string current;
+  std::string text;
   char buffer[1 << 16];
   int n;
-  while ((n = gzread(f, buffer, sizeof(buffer))) > 0) {
-    for (int i = 0; i < n; ++i) {
-      if (buffer[i] == '\n') {
-        lines.push_back(std::move(current));
-        current.clear();
-      } else {
-        current.push_back(buffer[i]);
-      }
-    }
-  }
+  while ((n = gzread(f, buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<std::size_t>(n));
   int err = 0;
-  const char* msg = gzerror(f, &err);
-  const bool failed = n < 0 || (err != Z_OK && err != Z_STREAM_END);
-  const std::string what = failed ? msg : "";
+  const std::string msg = gzerror(f, &err);  // never null
   gzclose(f);
-  if (failed) throw InputError("cannot read " + path + ": " + what);
-  if (!current.empty()) lines.push_back(std::move(current));
+  if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) throw InputError("cannot read " + path + ": " + msg);
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
 }
 
@@ -85,16 +77,12 @@ std::size_t Metadata::patient_count() const {
 std::uint16_t parse_labels(const std::string& text) {
   if (text == "No Finding") return 0;
   std::uint16_t mask = 0;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const auto bar = text.find('|', start);
-    const std::string name = text.substr(start, bar == std::string::npos ? std::string::npos : bar - start);
-    std::size_t i = 0;
-    while (i < kFindings.size() && kFindings[i] != name) ++i;
-    if (i == kFindings.size()) throw std::invalid_argument("unknown finding label '" + name + "'");
-    mask = static_cast<std::uint16_t>(mask | (1u << i));
-    if (bar == std::string::npos) break;
-    start = bar + 1;
+  for (std::size_t start = 0, bar = 0; bar != std::string::npos; start = bar + 1) {
+    bar = text.find('|', start);
+    const std::string name = text.substr(start, bar - start);  // to the end when bar is npos
+    const auto it = std::find(kFindings.begin(), kFindings.end(), name);
+    if (it == kFindings.end()) throw std::invalid_argument("unknown finding label '" + name + "'");
+    mask = static_cast<std::uint16_t>(mask | (1u << (it - kFindings.begin())));
   }
   return mask;
 }
@@ -129,20 +117,15 @@ Metadata read_metadata(const std::string& path) {
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const long line_no = static_cast<long>(i) + 1;
     if (trim(lines[i]).empty()) continue;
-    std::vector<std::string> f;
-    try {
-      f = split_csv_line(lines[i]);
-    } catch (const std::invalid_argument& e) {
-      throw InputError(at_line(path, line_no, e.what()));
-    }
-    // Tolerate a trailing empty field on data rows too (some re-exports add one).
-    if (f.size() == kDataFields + 1 && trim(f.back()).empty()) f.pop_back();
-    if (f.size() != kDataFields)
-      throw InputError(at_line(path, line_no, "expected " + std::to_string(kDataFields) + " fields, found " +
-                                                  std::to_string(f.size())));
     Record r;
     r.line = line_no;
     try {
+      std::vector<std::string> f = split_csv_line(lines[i]);
+      // Tolerate a trailing empty field on data rows too (some re-exports add one).
+      if (f.size() == kDataFields + 1 && trim(f.back()).empty()) f.pop_back();
+      if (f.size() != kDataFields)
+        throw std::invalid_argument("expected " + std::to_string(kDataFields) + " fields, found " +
+                                    std::to_string(f.size()));
       r.image = trim(f[0]);
       if (r.image.empty()) throw std::invalid_argument("empty image name");
       r.labels = parse_labels(trim(f[1]));

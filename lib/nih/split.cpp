@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <set>
 #include <unordered_set>
 
 #include "common/error.hpp"
@@ -11,13 +10,6 @@
 
 namespace cxr::nih {
 namespace {
-
-// A stable 64-bit hash of a name (FNV-1a), so the order does not depend on std::hash.
-std::uint64_t name_hash(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 // Sorts `items` by a keyed hash, ties broken by the item itself: a seeded shuffle that does not
 // depend on the input order.
@@ -32,12 +24,8 @@ void keyed_shuffle(std::vector<T>& items, KeyFn key) {
 }  // namespace
 
 const char* split_name(Split s) {
-  switch (s) {
-    case Split::Train: return "train";
-    case Split::Val: return "val";
-    case Split::Test: return "test";
-  }
-  return "?";
+  static const char* const names[] = {"train", "val", "test"};
+  return names[static_cast<int>(s)];
 }
 
 SplitAssignment assign_splits(const Metadata& meta, const std::vector<std::string>& train_val,
@@ -70,7 +58,7 @@ SplitAssignment assign_splits(const Metadata& meta, const std::vector<std::strin
         "splits (patient leakage, as in the reference study). Use it only to reproduce that study.");
     std::vector<std::string> all = tv;
     all.insert(all.end(), te.begin(), te.end());
-    keyed_shuffle(all, [&](const std::string& n) { return rng::hash_key(options.seed, rng::Purpose::ImageSplit, name_hash(n)); });
+    keyed_shuffle(all, [&](const std::string& n) { return rng::hash_key(options.seed, rng::Purpose::ImageSplit, rng::image_id(n)); });
     const auto n = all.size();
     const auto n_train = static_cast<std::size_t>(std::llround(options.image_train_fraction * static_cast<double>(n)));
     const auto n_val = std::min(n - n_train, static_cast<std::size_t>(std::llround(options.image_val_fraction * static_cast<double>(n))));

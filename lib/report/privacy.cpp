@@ -45,13 +45,9 @@ std::string test_set_of(const Run& run) {
 }
 
 json reidentification(const std::vector<Run>& runs) {
-  // Model-free rows are labelled "-" when every run shares one test set, else by the run they came from.
-  std::set<std::string> test_sets;
-  for (const auto& run : runs)
-    if (run.meta) test_sets.insert(test_set_of(run));
-  auto run_label = [&](const Run& run, const std::string& query) {
-    return query == "denoised" || test_sets.size() > 1 ? run.name : std::string("-");
-  };
+  std::map<std::string, std::size_t> first_run;  // test set -> the first run evaluated on it: its model-free rows count
+  for (std::size_t i = 0; i < runs.size(); ++i)
+    if (runs[i].meta) first_run.emplace(test_set_of(runs[i]), i);
   // (gallery, sigma, query's place in kQueries, run label, test set) -> rates
   const std::vector<std::string> kQueries = {"clean", "obfuscated", "denoised"};
   auto order = [&](const std::string& q) { return std::find(kQueries.begin(), kQueries.end(), q) - kQueries.begin(); };
@@ -62,16 +58,14 @@ json reidentification(const std::vector<Run>& runs) {
     r.queries += 1, r.per_patient[m.patient] += 1;
     r.top1 += hit1, r.top5 += hit5, r.chance1 += chance1, r.chance5 += chance5;
   };
-  std::map<std::string, std::size_t> first_run;  // test set -> the first run evaluated on it: its model-free rows count
-  for (std::size_t i = 0; i < runs.size(); ++i)
-    if (runs[i].meta) first_run.emplace(test_set_of(runs[i]), i);
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const Run& run = runs[i];
     if (!run.meta) continue;
     const std::string test_set = test_set_of(run);
     for (const auto& m : run.matches) {
       if (m.query != "denoised" && first_run.at(test_set) != i) continue;  // counted from the first run
-      const std::string label = run_label(run, m.query);
+      // Model-free rows are labelled "-" when every run shares one test set, else by the run they came from.
+      const std::string label = m.query == "denoised" || first_run.size() > 1 ? run.name : "-";
       add({"a", m.sigma, order(m.query), label, test_set}, m, m.own_rank == 1, m.own_rank <= 5, chance_top_k(m.gallery, 1, 1),
           chance_top_k(m.gallery, 1, 5));
       if (m.followup_same > 0)  // (b) asks only about patients with another study
@@ -151,31 +145,25 @@ std::string privacy_markdown(const json& summary) {
                       r["sigma"].get<double>(), r["query"].get<std::string>(), r["run"].get<std::string>(),
                       r["queries"].get<std::size_t>(), r["patients"].get<std::size_t>(), percent(r["top1"]),
                       100 * r["top1"]["chance"].get<double>(), percent(r["top5"]), 100 * r["top5"]["chance"].get<double>());
-  bool followups = false;
-  for (const auto& r : p["reidentification"]) followups = followups || r["gallery"] == "b";
-  if (!followups) md += "\nGallery (b) is empty: no patient has two studies in this test split.\n";
+  const json& rows = p["reidentification"];
+  if (std::none_of(rows.begin(), rows.end(), [](const json& r) { return r["gallery"] == "b"; }))
+    md += "\nGallery (b) is empty: no patient has two studies in this test split.\n";
   return md;
 }
 
-std::string privacy_plot_data(const json& summary) {
-  std::string dat;  // blocks: one per (gallery, query, run) series, sigma against top-1 % and its CI
+std::pair<std::string, std::string> privacy_plot(const json& summary) {
+  // One data block per (gallery, query, run) series: sigma against top-1 % and its CI.
   std::map<std::tuple<std::string, std::string, std::string>, std::string> series;
   for (const auto& r : summary["privacy"]["reidentification"]) {
     const auto& t = r["top1"];
-    series[{r["gallery"].get<std::string>(), r["query"].get<std::string>(), r["run"].get<std::string>()}] += fmt::format("{} {} {} {} {}\n", r["sigma"].get<double>(), 100 * t["rate"].get<double>(),
-                                                                100 * t["ci_low"].get<double>(), 100 * t["ci_high"].get<double>(),
-                                                                100 * t["chance"].get<double>());
+    series[{r["gallery"].get<std::string>(), r["query"].get<std::string>(), r["run"].get<std::string>()}] +=
+        fmt::format("{} {} {} {} {}\n", r["sigma"].get<double>(), 100 * t["rate"].get<double>(),
+                    100 * t["ci_low"].get<double>(), 100 * t["ci_high"].get<double>(), 100 * t["chance"].get<double>());
   }
+  if (series.empty()) return {};
+  std::string dat;
   for (const auto& [key, rows] : series)
     dat += fmt::format("# {} {} {}\n{}\n\n", std::get<0>(key), std::get<1>(key), std::get<2>(key), rows);
-  return dat;
-}
-
-std::string privacy_gnuplot(const json& summary) {
-  std::set<std::tuple<std::string, std::string, std::string>> keys;  // in privacy_plot_data's order
-  for (const auto& r : summary["privacy"]["reidentification"])
-    keys.insert({r["gallery"].get<std::string>(), r["query"].get<std::string>(), r["run"].get<std::string>()});
-  if (keys.empty()) return "";
   std::string gp = "set terminal pngcairo size 1200,560 noenhanced\nset output 'privacy.png'\n"
                    "set multiplot layout 1,2 title 'Re-identification: top-1 match rate (95 % CI); dashed: chance'\n"
                    "set xlabel 'sigma (0: the clean image)'\nset ylabel 'top-1 %'\nset yrange [0:105]\nset offsets graph 0.05, graph 0.05, 0, 0\n"
@@ -183,7 +171,7 @@ std::string privacy_gnuplot(const json& summary) {
   for (const char* gallery : {"a", "b"}) {
     std::string plot;
     std::size_t index = 0;
-    for (const auto& key : keys) {
+    for (const auto& [key, rows] : series) {
       if (std::get<0>(key) == gallery) {
         const std::string label = std::get<1>(key) + (std::get<2>(key) == "-" ? "" : " " + std::get<2>(key));
         plot += fmt::format("{}'privacy.dat' index {} using 1:2:3:4 with yerrorlines title '{}', '' index {} using 1:5 with lines dashtype 2 notitle",
@@ -199,7 +187,7 @@ std::string privacy_gnuplot(const json& summary) {
     else
       gp += "plot " + plot + "\n";
   }
-  return gp + "unset multiplot\n";
+  return {dat, gp + "unset multiplot\n"};
 }
 
 }  // namespace cxr::report

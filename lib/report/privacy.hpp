@@ -8,6 +8,7 @@
 //                              images holding the query's original and (b) a gallery of the other
 //                              studies of all patients, with 95 % CIs and the chance rates
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,9 +21,8 @@ namespace cxr::report {
 // run has match results.
 void add_privacy(const std::vector<Run>& runs, const Groups& groups, nlohmann::json& summary);
 std::string privacy_markdown(const nlohmann::json& summary);
-// gnuplot data (privacy.dat) and the script lines that plot it into privacy.png; empty when
-// there is nothing to plot.
-std::string privacy_plot_data(const nlohmann::json& summary);
-std::string privacy_gnuplot(const nlohmann::json& summary);
+// gnuplot data (privacy.dat) and the script lines that plot it into privacy.png; both empty
+// when there is nothing to plot.
+std::pair<std::string, std::string> privacy_plot(const nlohmann::json& summary);
 
 }  // namespace cxr::report

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <functional>
 #include <set>
 #include <sstream>
 
@@ -24,6 +23,7 @@ namespace {
 
 using nlohmann::json;
 using rundir::EvalRow;
+using rundir::MatchRow;
 using rundir::StepRecord;
 
 // The metrics every row has; LPIPS, which may be missing, is added where it is there.
@@ -39,11 +39,20 @@ std::set<std::string> methods_of(const Groups& groups) {
   for (const auto& group : groups) methods.insert(std::get<2>(group.first));
   return methods;
 }
-}  // namespace
+
+template <class T>
+void append(std::vector<T>& to, const std::vector<T>& from) { to.insert(to.end(), from.begin(), from.end()); }
+
+// Sorts rows by key; a repeated key (a row written twice) is an InputError from `twice(row)`.
+template <class Row, class Key, class Message>
+void sort_refusing_twins(std::vector<Row>& rows, Key key, Message twice) {
+  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
+  for (std::size_t i = 1; i < rows.size(); ++i)  // sorted: a repeated row is next to its twin
+    if (key(rows[i]) == key(rows[i - 1])) throw InputError(twice(rows[i]));
+}
 
 // ---- Ingest.
 
-namespace {
 // A run's per-rank result files: eval rows, and re-identification rows where cxr-eval made them.
 struct ResultFile {
   std::string path;
@@ -57,8 +66,8 @@ std::vector<ResultFile> result_files(const Run& run) {
   }
   return files;
 }
-}  // namespace
 
+// The run's config.yaml and eval/meta.json, and that every rank's CSV is there (unread).
 Run open_run(const std::string& dir, bool training_only) {
   Run run;
   run.dir = dir;
@@ -76,14 +85,6 @@ Run open_run(const std::string& dir, bool training_only) {
   return run;
 }
 
-namespace {
-// Sorts rows by key; a repeated key (a row written twice) is an InputError from `twice(row)`.
-template <class Row, class Key, class Message>
-void sort_refusing_twins(std::vector<Row>& rows, Key key, Message twice) {
-  std::sort(rows.begin(), rows.end(), [&](const Row& a, const Row& b) { return key(a) < key(b); });
-  for (std::size_t i = 1; i < rows.size(); ++i)  // sorted: a repeated row is next to its twin
-    if (key(rows[i]) == key(rows[i - 1])) throw InputError(twice(rows[i]));
-}
 }  // namespace
 
 void complete_run(Run& run) {
@@ -94,7 +95,6 @@ void complete_run(Run& run) {
     throw InputError(fmt::format("run {}: {} evaluation rows, expected {} ({} images x {} sigmas x {} methods): an incomplete evaluation",
                                  run.dir, run.rows.size(), m->images * m->sigmas.size() * m->methods.size(), m->images,
                                  m->sigmas.size(), m->methods.size()));
-  using rundir::MatchRow;
   sort_refusing_twins(run.matches, [](const MatchRow& m) { return std::tie(m.image, m.sigma, m.query); }, [&](const MatchRow& m) {
     return fmt::format("run {}: the {} query of {} at sigma {} appears twice in its match CSVs", run.dir, m.query, m.image, m.sigma);
   });
@@ -312,19 +312,16 @@ std::string quality_table(const std::vector<Run>& runs, const Groups& groups) {
   md += "\n";
   std::set<std::pair<std::size_t, double>> rows_done;
   for (const auto& [key, g] : groups) {
-    const auto r = std::get<0>(key);
-    const double sigma = std::get<1>(key);
+    const auto& [r, sigma, method] = key;
     if (!rows_done.insert({r, sigma}).second) continue;
     md += fmt::format("| {} | {} | {} |", runs[r].name, sigma, g.images.size());
     for (const auto& m : methods) {
-      const auto it = groups.find({r, sigma, m});
-      if (it == groups.end()) {
-        md += " |";
-        continue;
+      if (const auto it = groups.find({r, sigma, m}); it != groups.end()) {
+        const auto& s = it->second.summaries;
+        md += fmt::format(" {} / {} / {}", pm(s.at("psnr"), 2), pm(s.at("ssim"), 4), pm(s.at("ssim_3x3"), 4));
+        if (s.count("lpips")) md += " / " + pm(s.at("lpips"), 4);
       }
-      const auto& s = it->second.summaries;
-      md += fmt::format(" {} / {} / {}", pm(s.at("psnr"), 2), pm(s.at("ssim"), 4), pm(s.at("ssim_3x3"), 4));
-      md += s.count("lpips") ? " / " + pm(s.at("lpips"), 4) + " |" : " |";
+      md += " |";
     }
     md += "\n";
   }
@@ -412,11 +409,10 @@ std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, 
                       q["t"].get<double>(), q["t_p"].get<double>(), q["cohens_dz"].get<double>(), q["wilcoxon_p"].get<double>(),
                       q["wilcoxon_r"].get<double>());
   }
-  md += privacy_markdown(summary);
-  md += training_table(summary["runs"]);
-  md += scaling_markdown(summary);
-  return md;
+  return md + privacy_markdown(summary) + training_table(summary["runs"]) + scaling_markdown(summary);
 }
+
+namespace {
 
 void write_plots(const std::vector<Run>& runs, const Groups& groups, const json& summary, const std::string& out_dir) {
   const std::set<std::string> methods = methods_of(groups);
@@ -442,16 +438,14 @@ void write_plots(const std::vector<Run>& runs, const Groups& groups, const json&
   write_file_atomic(dir / "psnr.dat", psnr);
   write_file_atomic(dir / "curves.dat", curves);
   if (!scaling.empty()) write_file_atomic(dir / "scaling.dat", scaling);
-  const std::string privacy = privacy_plot_data(summary);
-  if (!privacy.empty()) write_file_atomic(dir / "privacy.dat", privacy);
-  write_file_atomic(dir / "plots.gp", gnuplot_script(runs, methods, !scaling.empty()) + privacy_gnuplot(summary));
+  const auto [privacy_dat, privacy_gp] = privacy_plot(summary);
+  if (!privacy_dat.empty()) write_file_atomic(dir / "privacy.dat", privacy_dat);
+  write_file_atomic(dir / "plots.gp", gnuplot_script(runs, methods, !scaling.empty()) + privacy_gp);
   const std::string cmd = "cd '" + dir.string() + "' && gnuplot plots.gp 2>gnuplot.log";
   if (std::system(cmd.c_str()) != 0) spdlog::warn("gnuplot failed or is not installed (see {}); no plots", (dir / "gnuplot.log").string());
 }
 
 // ---- The job.
-
-namespace {
 
 void summarise(const std::vector<Run>& runs, const ReduceOptions& o) {
   std::vector<json> allreduce;
@@ -508,13 +502,10 @@ int run_reduce(dist::World& world, const ReduceOptions& o) {
     for (const auto& part : gathered)
       for (const auto& [k, text] : json::parse(part).get<std::vector<std::pair<std::size_t, std::string>>>()) {
         Run& run = runs[files[k].first];
-        if (const ResultFile& file = files[k].second; file.matches) {
-          const auto matches = rundir::parse_match_results(text, file.path);
-          run.matches.insert(run.matches.end(), matches.begin(), matches.end());
-        } else {
-          const auto rows = rundir::parse_eval_results(text, file.path);
-          run.rows.insert(run.rows.end(), rows.begin(), rows.end());
-        }
+        if (const ResultFile& file = files[k].second; file.matches)
+          append(run.matches, rundir::parse_match_results(text, file.path));
+        else
+          append(run.rows, rundir::parse_eval_results(text, file.path));
       }
     for (auto& run : runs) complete_run(run);
     summarise(runs, o);

@@ -43,8 +43,6 @@ struct Run {
   std::vector<rundir::MatchRow> matches;  // the re-identification queries, sorted by image, sigma, query
   std::vector<rundir::StepLog> logs;     // one per rank of the training
 };
-// The run's config.yaml and eval/meta.json, and that every rank's CSV is there (unread).
-Run open_run(const std::string& dir, bool training_only);
 // Sorts the rows, checks that every (image, sigma, method) and every re-identification query is
 // there exactly once, reads the logs.
 void complete_run(Run& run);
@@ -65,6 +63,5 @@ constexpr double kDisturbed = 0.25;
 
 std::string render_csv(const std::vector<Run>& runs, const Groups& groups);
 std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, const nlohmann::json& summary);
-void write_plots(const std::vector<Run>& runs, const Groups& groups, const nlohmann::json& summary, const std::string& out_dir);
 
 }  // namespace cxr::report

@@ -1,7 +1,6 @@
 #include "report/scaling.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -42,10 +41,7 @@ scaling::Inputs inputs_from(const Run& run, const json& training) {
   if (!run.logs.front().setups.empty()) in.bucket_bytes = run.logs.front().setups.back().bucket_bytes;
   place(in, run);
   const double contention = scaling::cpu_contention(in);
-  in.forward_s /= contention;
-  in.backward_s /= contention;
-  in.optim_s /= contention;
-  in.jitter_s /= contention;
+  for (double* seconds : {&in.forward_s, &in.backward_s, &in.optim_s, &in.jitter_s}) *seconds /= contention;
   return in;
 }
 
@@ -55,14 +51,6 @@ const scaling::Link& link_for(const std::vector<std::pair<int, scaling::Link>>& 
   for (const auto& l : links)
     if (std::abs(l.first - ranks) < std::abs(best->first - ranks)) best = &l;
   return best->second;
-}
-
-// Efficiency against `one` rank's images/s times the ranks (weak and strong alike).
-json prediction_json(const scaling::Prediction& p, double one) {
-  const double ideal = one * p.ranks;
-  return {{"ranks", p.ranks}, {"batch_per_rank", p.batch_per_rank}, {"step_s", p.step_s}, {"compute_s", p.compute_s},
-          {"comm_s", p.comm_s}, {"exposed_s", p.exposed_s}, {"images_per_s", p.images_per_s},
-          {"efficiency", p.images_per_s / ideal}, {"comm_hidden", p.comm_hidden}, {"loader_bound", p.loader_bound}};
 }
 
 }  // namespace
@@ -122,19 +110,14 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
       const auto widest = std::max_element(links.begin(), links.end(), [](auto& a, auto& b) { return a.first < b.first; });
       projected.intra = widest->second;
       projected.cpus = 0;
-      const double one = scaling::predict(projected, 1, in.batch).images_per_s;
-      json rows = json::array();
-      for (int n : scaling::powers_of_two(kProjectTo)) {
-        const std::int64_t per_rank = weak ? in.batch : in.batch * static_cast<std::int64_t>(base_ranks) / n;
-        if (per_rank < 1) break;
-        rows.push_back(prediction_json(scaling::predict(projected, n, per_rank), one));
-      }
+      // Strong: the global batch is the 1-rank base run's batch.
+      json rows = scaling::projection_json(projected, kProjectTo, weak ? 0 : in.batch);
+      for (auto& row : rows) row.erase("nodes");  // one node: not in the summary
       models.push_back({{"kind", kind}, {"family", name}, {"base_run", runs[base].name}, {"overlap", in.overlap},
                         {"forward_s", in.forward_s}, {"backward_s", in.backward_s}, {"optim_s", in.optim_s}, {"data_s", in.data_s},
                         {"loader_s", in.loader_s}, {"jitter_s", in.jitter_s}, {"batch", in.batch}, {"buckets", in.bucket_bytes.size()},
                         {"gradient_bytes", std::accumulate(in.bucket_bytes.begin(), in.bucket_bytes.end(), 0.0)},
-                        {"projection_allreduce_ranks", widest->first},
-                        {"projection", rows}});
+                        {"projection_allreduce_ranks", widest->first}, {"projection", rows}});
     }
   };
   family("weak", [&](std::size_t r) { return model_of(r) + fmt::format(" batch/rank={}", batch(r)); });
@@ -144,9 +127,8 @@ void add_scaling(const std::vector<Run>& runs, const std::vector<json>& allreduc
 }
 
 std::string scaling_markdown(const json& summary) {
-  std::string md;
-  if (summary["scaling"].empty()) return md;
-  md += "\n## Scaling\n\nFrom each run's median step time after a warm-up (the first tenth of its steps); spread = (p90 - p10) / median "
+  if (summary["scaling"].empty()) return "";
+  std::string md = "\n## Scaling\n\nFrom each run's median step time after a warm-up (the first tenth of its steps); spread = (p90 - p10) / median "
         "of the timed steps. A spread above " + fmt::format("{:.0f}", 100 * kDisturbed) + " % marks a point that was disturbed (shared nodes, a slow neighbour): measure it "
         "again. *predicted*: the scaling model (docs/SCALING.md) from the family's 1-rank run and the all-reduce benchmark "
         "(cxr-reduce --allreduce); error = measured / predicted - 1.\n\n"

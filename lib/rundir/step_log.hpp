@@ -1,7 +1,7 @@
 #pragma once
 // A run's training log, RUN/logs/rank-NNNNN.jsonl: one JSON object a line, appended by each
 // rank of cxr-train (a resumed run goes on in the same file), read by cxr-reduce. This module is
-// its one reader and writer. Three kinds of line:
+// its one reader and writer. Four kinds of line:
 //   {"step": ...}             one per optimizer step                        StepRecord
 //   {"event": "epoch", ...}   one per epoch                                 EpochRecord
 //   {"event": "baseline", ..} before training: the noisy input's val L1   BaselineRecord

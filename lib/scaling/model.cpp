@@ -50,10 +50,7 @@ Link fit_link(const nlohmann::json& bench) {
 }
 
 Link link_from_busbw(double busbw_gb_s, double alpha_us) {
-  Link link;
-  link.alpha_s = alpha_us * 1e-6;
-  link.beta = {{1.0, 1.0 / (busbw_gb_s * 1e9)}};
-  return link;
+  return {alpha_us * 1e-6, {{1.0, 1.0 / (busbw_gb_s * 1e9)}}};
 }
 
 double expected_max_of_normals(int n) {
@@ -75,9 +72,7 @@ double cpu_contention(const Inputs& in) {
 }
 
 Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank) {
-  Prediction p;
-  p.ranks = ranks;
-  p.batch_per_rank = batch_per_rank;
+  Prediction p{ranks, batch_per_rank};
   const double per_image = static_cast<double>(batch_per_rank) / static_cast<double>(in.batch);
   const int local = std::min(ranks, in.ranks_per_node);
   const double contention = cpu_contention(in);
@@ -89,9 +84,8 @@ Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank) {
   for (double bytes : in.bucket_bytes)
     p.comm_s += in.intra.allreduce_s(bytes, local) + (nodes > 1 ? in.inter.allreduce_s(bytes / local, nodes) : 0.0);
   const double want_hidden = in.overlap * p.comm_s;
-  const double hidden = std::min(want_hidden, backward);
   p.comm_hidden = want_hidden <= backward;
-  p.exposed_s = p.comm_s - hidden;
+  p.exposed_s = p.comm_s - std::min(want_hidden, backward);
   const double stragglers = in.jitter_s * contention * expected_max_of_normals(ranks);
   const double step = in.data_s + p.compute_s + p.exposed_s + in.optim_s * contention + stragglers;
   const double loader = in.loader_s * per_image;
@@ -100,16 +94,6 @@ Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank) {
   p.images_per_s = static_cast<double>(ranks * batch_per_rank) / p.step_s;
   return p;
 }
-
-std::vector<int> powers_of_two(int max_ranks) {
-  std::vector<int> out;
-  for (int n = 1; n <= max_ranks; n *= 2) out.push_back(n);
-  return out;
-}
-
-}  // namespace cxr::scaling
-
-namespace cxr::scaling {
 
 Inputs inputs_from(const ProjectionOptions& o) {
   Inputs in;
@@ -133,7 +117,7 @@ Inputs inputs_from(const ProjectionOptions& o) {
 nlohmann::json projection_json(const Inputs& in, int max_ranks, std::int64_t global_batch) {
   nlohmann::json rows = nlohmann::json::array();
   const double one = predict(in, 1, global_batch > 0 ? global_batch : in.batch).images_per_s;
-  for (int n : powers_of_two(max_ranks)) {
+  for (int n = 1; n <= max_ranks; n *= 2) {
     const std::int64_t per_rank = global_batch > 0 ? global_batch / n : in.batch;
     if (per_rank < 1) break;
     const Prediction p = predict(in, n, per_rank);

@@ -18,7 +18,6 @@
 // Contention models CPU ranks that share their CPUs (oversubscription): compute, the optimizer
 // and the step jitter slow by ranks x threads / CPUs where that exceeds 1; GPUs have none.
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,8 +39,7 @@ struct Link {
 // A link fitted to a cxr-bench allreduce JSON (its rows: bytes, time_us; its ranks): alpha from
 // the smallest message, beta(S) from every message after taking the latency off.
 Link fit_link(const nlohmann::json& allreduce_bench);
-// A link from a stated bus bandwidth (GB/s, nccl-tests' busbw) and latency: the assumed links
-// of a projection.
+// A link from a stated bus bandwidth (GB/s, nccl-tests' busbw) and latency: a projection's.
 Link link_from_busbw(double busbw_gb_s, double alpha_us);
 
 struct Inputs {
@@ -77,13 +75,6 @@ double cpu_contention(const Inputs& in);
 
 // One step on `ranks` ranks with `batch_per_rank` images each.
 Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank);
-
-// Rank counts 1, 2, 4, ... up to max_ranks.
-std::vector<int> powers_of_two(int max_ranks);
-
-}  // namespace cxr::scaling
-
-namespace cxr::scaling {
 
 // cxr-scale: a projection from stated inputs (what a cluster's admin knows or assumes) rather
 // than from runs. Times per step at `batch` images per rank; links by bus bandwidth and latency.

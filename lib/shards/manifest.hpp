@@ -22,6 +22,9 @@ struct ManifestSplit {
   std::vector<ManifestShard> shards;
 };
 
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestShard, file, split, digest, sha256, index, count, planned, bytes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ManifestSplit, images, patients, shards)
+
 struct Manifest {
   std::string plan_digest;
   std::map<std::string, ManifestSplit> splits;

@@ -49,14 +49,11 @@ class ShardWriter {
  public:
   ShardWriter(const std::string& path, const WriterOptions& options);
   ~ShardWriter();
-  ShardWriter(const ShardWriter&) = delete;
-  ShardWriter& operator=(const ShardWriter&) = delete;
 
   void append(const std::uint8_t* pixels, const Sample& sample);  // image_size^2 bytes
   void append_noisy(const std::uint16_t* copies, const Sample& sample);  // copies x image_size^2 values
   void add_skipped(const std::string& image, const std::string& reason);
   void close();
-  std::size_t count() const { return samples_.size(); }
 
  private:
   struct Handles;
@@ -79,18 +76,15 @@ struct ShardInfo {
 };
 
 // Reads a shard. The constructor checks the layout and throws RuntimeError naming the file and
-// what is wrong; read_image() copies one image (image_size^2 bytes).
+// what is wrong.
 class ShardReader {
  public:
   explicit ShardReader(const std::string& path);
   ~ShardReader();
-  ShardReader(const ShardReader&) = delete;
-  ShardReader& operator=(const ShardReader&) = delete;
 
   const ShardInfo& info() const { return info_; }
-  // Clean images; an obfuscated shard has none (RuntimeError).
+  // One clean image (image_size^2 bytes); an obfuscated shard has none (RuntimeError).
   void read_image(std::size_t index, std::uint8_t* out) const;
-  void read_images(std::size_t first, std::size_t count, std::uint8_t* out) const;
   // An obfuscated shard's noisy copies of one image: copies x image_size^2 values.
   void read_noisy(std::size_t index, std::uint16_t* out) const;
 

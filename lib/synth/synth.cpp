@@ -1,10 +1,7 @@
 #include "synth/synth.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <vector>
 
 #include <fmt/format.h>
@@ -165,9 +162,8 @@ image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t patient, s
                           bool ap) {
   rng::KeyedStream r(seed, rng::Purpose::Synthetic, image_id);
   const Scene s = draw_scene(r, draw_anatomy(seed, patient), labels, ap);
-  image::Gray8 img;
-  img.width = img.height = size;
-  img.pixels.resize(static_cast<std::size_t>(size) * static_cast<std::size_t>(size));
+  image::Gray8 img{size, size, std::vector<std::uint8_t>(static_cast<std::size_t>(size) * size)};
+  std::uint8_t* out = img.pixels.data();  // row by row
   const double ct = std::cos(s.tilt), st = std::sin(s.tilt);
   for (int py = 0; py < size; ++py) {
     for (int px = 0; px < size; ++px) {
@@ -175,8 +171,7 @@ image::Gray8 render_chest(int size, std::uint64_t seed, std::uint64_t patient, s
       const double x0 = (2.0 * (px + 0.5) / size - 1.0 - s.shift_x) / s.scale;
       const double y0 = (2.0 * (py + 0.5) / size - 1.0 - s.shift_y) / s.scale;
       const double v = std::pow(std::clamp(brightness(s, ct * x0 + st * y0, -st * x0 + ct * y0) * s.exposure, 0.0, 1.0), s.gamma);
-      img.pixels[static_cast<std::size_t>(py) * static_cast<std::size_t>(size) + static_cast<std::size_t>(px)] =
-          static_cast<std::uint8_t>(std::lround(v * 255.0));
+      *out++ = static_cast<std::uint8_t>(std::lround(v * 255.0));
     }
   }
   return img;

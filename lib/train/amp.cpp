@@ -47,8 +47,6 @@ AutocastGuard::~AutocastGuard() {
 LossScaler::LossScaler(bool enabled, LossScalerOptions options)
     : enabled_(enabled), options_(options), scale_(enabled ? options.init_scale() : 1.0) {}
 
-torch::Tensor LossScaler::scale_loss(const torch::Tensor& loss) const { return enabled_ ? loss * scale_ : loss; }
-
 bool LossScaler::unscale(const std::vector<torch::Tensor>& params) {
   if (!enabled_) return true;
   std::vector<torch::Tensor> grads;
@@ -81,11 +79,6 @@ void LossScaler::update(bool found_inf) {
     scale_ *= options_.growth_factor();
     growth_tracker_ = 0;
   }
-}
-
-void LossScaler::load(double scale, std::int64_t growth_tracker) {
-  scale_ = scale;
-  growth_tracker_ = growth_tracker;
 }
 
 }  // namespace cxr::train

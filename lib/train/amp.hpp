@@ -40,13 +40,16 @@ class LossScaler {
  public:
   explicit LossScaler(bool enabled, LossScalerOptions options = {});
   bool enabled() const { return enabled_; }
-  torch::Tensor scale_loss(const torch::Tensor& loss) const;
+  torch::Tensor scale_loss(const torch::Tensor& loss) const { return enabled_ ? loss * scale_ : loss; }
   // Divides gradients by the scale in place; returns true if all are finite.
   bool unscale(const std::vector<torch::Tensor>& params);
   void update(bool found_inf);
   double scale() const { return scale_; }
   std::int64_t growth_tracker() const { return growth_tracker_; }
-  void load(double scale, std::int64_t growth_tracker);
+  void load(double scale, std::int64_t growth_tracker) {
+    scale_ = scale;
+    growth_tracker_ = growth_tracker;
+  }
 
  private:
   bool enabled_;

@@ -25,18 +25,16 @@ std::string read_string(torch::serialize::InputArchive& a, const std::string& ke
   return v.toStringRef();
 }
 
+// A fresh tensor per read: InputArchive::read into a defined tensor reuses its storage.
+torch::Tensor read_tensor(torch::serialize::InputArchive& a, const std::string& key, bool is_buffer = false) {
+  torch::Tensor t;
+  a.read(key, t, is_buffer);
+  return t;
+}
+
 void read_content(torch::serialize::InputArchive& a, CheckpointContent& c) {
-  // A fresh tensor per read: InputArchive::read into a defined tensor reuses its storage.
-  auto i64 = [&](const char* key) {
-    torch::Tensor t;
-    a.read(key, t);
-    return t.item<std::int64_t>();
-  };
-  auto f64 = [&](const char* key) {
-    torch::Tensor t;
-    a.read(key, t);
-    return t.item<double>();
-  };
+  auto i64 = [&](const char* key) { return read_tensor(a, key).item<std::int64_t>(); };
+  auto f64 = [&](const char* key) { return read_tensor(a, key).item<double>(); };
   c.state.epoch = i64("state/epoch");
   c.state.step_in_epoch = i64("state/step_in_epoch");
   c.state.global_step = i64("state/global_step");
@@ -82,9 +80,8 @@ torch::serialize::InputArchive open_archive(const std::string& path) {
     // Always onto the CPU: a checkpoint written on a GPU must load on a machine without one
     // (cxr-eval on a laptop); load_checkpoint moves what it reads to the model's device.
     a.load_from(path, torch::Device(torch::kCPU));
-    c10::IValue v;
-    a.read("meta/format", v);
-    if (v.toStringRef() != "cxr-denoise-checkpoint-1") throw std::runtime_error("unknown format " + v.toStringRef());
+    const std::string format = read_string(a, "meta/format");
+    if (format != "cxr-denoise-checkpoint-1") throw std::runtime_error("unknown format " + format);
   } catch (const std::exception& e) {
     throw InputError("checkpoint " + path + " is not a cxr-denoise checkpoint: " + std::string(e.what()).substr(0, 200));
   }
@@ -172,18 +169,13 @@ CheckpointContent load_checkpoint(const std::string& path, models::DenoiserImpl&
                      expected + "'. Use another run directory, or the config the checkpoint was made with.");
   torch::NoGradGuard no_grad;
   for (auto& p : model.named_parameters(true)) {
-    torch::Tensor t;
-    a.read("model/" + p.key(), t);
+    const torch::Tensor t = read_tensor(a, "model/" + p.key());
     if (!t.sizes().equals(p.value().sizes()))
       throw InputError("checkpoint " + path + ": parameter " + p.key() + " has shape " + c10::str(t.sizes()) + ", expected " +
                        c10::str(p.value().sizes()));
     p.value().copy_(t);
   }
-  for (auto& b : model.named_buffers(true)) {
-    torch::Tensor t;
-    a.read("model/" + b.key(), t, /*is_buffer=*/true);
-    b.value().copy_(t);
-  }
+  for (auto& b : model.named_buffers(true)) b.value().copy_(read_tensor(a, "model/" + b.key(), /*is_buffer=*/true));
   if (optimizer) {
     torch::serialize::InputArchive opt;
     a.read("optimizer", opt);

@@ -7,20 +7,12 @@ DataParallel::DataParallel(std::shared_ptr<models::DenoiserImpl> master, std::ve
   for (std::size_t k = 1; k < devices_.size(); ++k) replicas_.push_back(master_->clone_model(devices_[k]));
 }
 
-void DataParallel::copy_master_to_replicas() {
-  torch::NoGradGuard no_grad;
-  for (auto& r : replicas_) {
-    auto dst = r->named_parameters(true);
-    for (auto& p : master_->named_parameters(true)) dst[p.key()].copy_(p.value());
-    auto db = r->named_buffers(true);
-    for (auto& b : master_->named_buffers(true)) db[b.key()].copy_(b.value());
-    r->zero_grad();
-  }
-}
-
 torch::Tensor DataParallel::forward_backward(const torch::Tensor& noisy, const torch::Tensor& clean, const ForwardBackward& part) {
   if (replicas_.empty()) return part(*master_, devices_[0], noisy, clean, 1.0);
-  copy_master_to_replicas();
+  for (auto& r : replicas_) {
+    r->copy_state(*master_);
+    r->zero_grad();
+  }
   const auto parts = static_cast<std::int64_t>(devices_.size());
   const auto noisy_parts = noisy.chunk(parts), clean_parts = clean.chunk(parts);
   const double total = static_cast<double>(noisy.size(0));

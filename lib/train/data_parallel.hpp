@@ -29,8 +29,6 @@ class DataParallel {
   torch::Tensor forward_backward(const torch::Tensor& noisy, const torch::Tensor& clean, const ForwardBackward& part);
 
  private:
-  void copy_master_to_replicas();
-
   std::shared_ptr<models::DenoiserImpl> master_;
   std::vector<torch::Device> devices_;
   std::vector<std::shared_ptr<models::DenoiserImpl>> replicas_;  // devices 1..

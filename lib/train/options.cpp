@@ -76,8 +76,4 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, c
   return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
 }
 
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
-}
-
 }  // namespace cxr::train

@@ -34,6 +34,5 @@ double learning_rate(const TrainOptions& o, double epoch);
 // Adam (the reference's), or SGD with momentum: its update is linear in the gradient, which makes
 // it the sharper instrument for comparing runs (Adam divides tiny gradients by their own size).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, const std::vector<torch::Tensor>& params);
-void set_learning_rate(torch::optim::Optimizer& optimizer, double lr);
 
 }  // namespace cxr::train

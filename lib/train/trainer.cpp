@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "common/error.hpp"
 #include "common/files.hpp"
@@ -76,9 +77,8 @@ struct Training {
   int ranks_sharing_cpus = 1;  // ranks of this node with this rank's affinity mask
 };
 
-// Rank 0's parameters and buffers to every rank (at start and after resume; buffers every step
-// with batch norm). One broadcast per element type: on GPUs a hundred small collectives a step
-// cost more than the one large one.
+// Rank 0's parameters and buffers to every rank (buffers only: every step with batch norm), one
+// broadcast per element type: on GPUs a hundred small collectives cost more than one large one.
 void broadcast_state(models::DenoiserImpl& model, dist::Communicator& comm, bool buffers_only = false) {
   if (comm.size() == 1) return;
   torch::NoGradGuard no_grad;
@@ -150,9 +150,8 @@ bool grads_finite(const std::vector<torch::Tensor>& params) {
   return sums.empty() || torch::isfinite(torch::stack(sums)).all().item<bool>();
 }
 
-// The CPU threads of this rank (device::thread_budget), with the ranks of a node comparing their
-// affinity masks; LibTorch's intra-op count is set here. Rank 0 logs one line per node with the
-// counts each local rank actually uses. Collective.
+// The CPU threads of this rank (device::thread_budget; sets LibTorch's intra-op count), the ranks of
+// a node comparing affinity masks. Rank 0 logs each node's counts per local rank. Collective.
 device::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t configured, bool cuda, int& sharing) {
   const std::string mask = device::affinity_list();
   const auto masks = world.node_all_gather(mask);
@@ -163,11 +162,9 @@ device::ThreadBudget apply_thread_budget(const dist::World& world, std::int64_t 
   });
   torch::set_num_threads(budget.intra_op);
   const auto applied = world.node_all_gather(fmt::format("{}/{}", torch::get_num_threads(), budget.noise));
-  std::string per_rank;
-  for (const auto& a : applied) per_rank += (per_rank.empty() ? "" : ", ") + a;
   const std::string line =
       fmt::format("{}: {} rank(s); local rank 0 may run on CPUs {} and uses {} ({}); intra-op/noise threads per local rank: {}",
-                  world.host(), world.local_size(), mask, budget.cpus, budget.source, per_rank);
+                  world.host(), world.local_size(), mask, budget.cpus, budget.source, fmt::join(applied, ", "));
   for (const auto& l : world.gather(world.local_rank() == 0 ? line : std::string()))
     if (!l.empty()) log::info("threads on " + l);
   return budget;
@@ -197,8 +194,7 @@ void build_model(Training& t) {
   // tensors, MPI for CPU ones. Host numbers (stop flag, loss, validation sums) always use MPI.
   t.host_comm = dist::make_mpi_communicator(t.world);
   t.comm = t.device.is_cuda() ? dist::make_nccl_communicator(t.world, t.device.index()) : t.host_comm;
-  models::ModelOptions model_options = t.o.model;
-  model_options.communicator(t.comm);
+  const auto model_options = models::ModelOptions(t.o.model).communicator(t.comm);
   torch::manual_seed(static_cast<std::uint64_t>(t.o.seed));
   t.model = dist::all_or_none(t.world, [&] {
     AutocastGuard check(t.o.amp, t.device);  // refuses an AMP mode this device cannot run, on every rank alike
@@ -250,9 +246,8 @@ void open_data(Training& t) {
   t.steps_per_epoch = static_cast<std::int64_t>(t.sampler->steps_per_epoch());
 }
 
-// Resume from `latest` (rank 0 finds it, every rank loads it), or start a new run directory;
-// then every rank takes rank 0's parameters, the gradient buckets are laid out, and the step log
-// is opened.
+// Resume from `latest` (rank 0 finds it, every rank loads it) or start a new run directory; then
+// every rank takes rank 0's parameters, the gradient buckets are laid out, the step log opened.
 void resume_or_start(Training& t) {
   t.store = std::make_unique<CheckpointStore>(t.o.run_dir, static_cast<int>(t.o.keep_last));
   const std::string resume_path = t.world.broadcast(dist::all_or_none(t.world, [&] {
@@ -324,10 +319,9 @@ void save_checkpoint(Training& t, bool best) {
 
 // ---- the training step ---------------------------------------------------------------------------
 
-// Forward and loss of one model on one device over (part of) the batch, then backward; the loss
-// is weighted by the part's share so that the parts' gradients sum to the batch gradient. The
-// loss stays on the device: reading it here would make the host wait for the forward pass
-// before it queues the backward one. It is read once, after the optimizer step.
+// Forward, loss and backward of one model on one device over (part of) the batch, the loss weighted
+// by the part's share so that the parts' gradients sum to the batch's. The loss stays on the device
+// (reading it would make the host wait for the forward pass); it is read after the optimizer step.
 torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const torch::Device& dev, const torch::Tensor& noisy,
                                const torch::Tensor& target_batch, double share) {
   const std::int64_t step = t.state.global_step + 1;
@@ -356,7 +350,7 @@ torch::Tensor forward_backward(Training& t, models::DenoiserImpl& net, const tor
 rundir::StepRecord train_step(Training& t, const loader::Batch& batch, double lr, bool& stop_requested) {
   rundir::StepRecord r;
   r.lr = lr;
-  set_learning_rate(*t.optimizer, lr);
+  for (auto& group : t.optimizer->param_groups()) group.options().set_lr(lr);
   dist::Timeline& clock = *t.timeline;
   clock.start();
   t.forward_done.reset();
@@ -400,9 +394,8 @@ rundir::StepRecord train_step(Training& t, const loader::Batch& batch, double lr
 
 // ---- the loop --------------------------------------------------------------------------------
 
-// The steps of the current epoch from where it stands, up to its end or train.max_steps.
-// Returns whether the ranks agreed to stop (a signal); `loss_sum`/`good_steps` get the epoch's
-// finite steps.
+// The current epoch's steps from where it stands to its end or train.max_steps. Returns whether the
+// ranks agreed to stop (a signal); `loss_sum`/`good_steps` get the epoch's finite steps.
 bool train_epoch(Training& t, double& loss_sum, std::int64_t& good_steps) {
   std::int64_t last_step = t.steps_per_epoch;
   if (t.o.max_steps > 0) last_step = std::min(last_step, t.state.step_in_epoch + (t.o.max_steps - t.state.global_step));
@@ -502,8 +495,7 @@ int run_training(dist::World& world, const config::Config& config) {
     t.step_log << rundir::to_line(rundir::BaselineRecord{noisy_l1}) << "\n";
   }
 
-  const auto steps_left = [&] { return t.o.max_steps <= 0 || t.state.global_step < t.o.max_steps; };
-  while (t.state.epoch < t.o.epochs && steps_left()) {
+  while (t.state.epoch < t.o.epochs && (t.o.max_steps <= 0 || t.state.global_step < t.o.max_steps)) {
     const auto epoch_start = Clock::now();
     double loss_sum = 0;
     std::int64_t good_steps = 0;
