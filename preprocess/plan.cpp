@@ -113,8 +113,10 @@ Plan make_plan(const PlanOptions& s) {
   for (auto& [split_id, images] : per_split) {
     const std::string split = nih::split_name(static_cast<nih::Split>(split_id));
     for (std::size_t first = 0, index = 0; first < images.size(); first += static_cast<std::size_t>(s.shard_size), ++index) {
-      PlannedShard shard{split, static_cast<int>(index), fmt::format("{}/shard-{:05d}.h5", split, index),
-                         "", {}};  // digest and images below
+      PlannedShard shard;
+      shard.split = split;
+      shard.index = static_cast<int>(index);
+      shard.file = fmt::format("{}/shard-{:05d}.h5", split, index);
       const std::size_t last = std::min(images.size(), first + static_cast<std::size_t>(s.shard_size));
       shard.images.assign(images.begin() + static_cast<std::ptrdiff_t>(first), images.begin() + static_cast<std::ptrdiff_t>(last));
       std::string key = fmt::format("format={} size={} gzip={} split={}\n", shards::kFormatVersion, s.image_size,

@@ -15,7 +15,7 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, std::shared_
   // Reverse parameter order approximates the order in which backward finishes gradients.
   Bucket current;
   std::int64_t bytes = 0, offset = 0;
-  const auto close = [&] {
+  const auto close_bucket = [&] {
     current.flat = torch::zeros({offset}, params_[current.params.front()].options().requires_grad(false));
     buckets_.push_back(std::move(current));
     current = Bucket();
@@ -24,14 +24,14 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, std::shared_
   for (std::size_t k = params_.size(); k-- > 0;) {
     const torch::Tensor& p = params_[k];
     const std::int64_t size = p.numel() * p.element_size();
-    if (!current.params.empty() && bytes + size > limit) close();
+    if (!current.params.empty() && bytes + size > limit) close_bucket();
     where_[k] = {buckets_.size(), current.params.size()};
     current.params.push_back(k);
     current.offsets.push_back(offset);
     offset += p.numel();
     bytes += size;
   }
-  if (!current.params.empty()) close();
+  if (!current.params.empty()) close_bucket();
   if (comm_->size() > 1) {
     for (std::size_t k = 0; k < params_.size(); ++k)
       params_[k].register_hook([this, k](const torch::Tensor& grad) { on_ready(k, grad); });

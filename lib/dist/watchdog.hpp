@@ -89,7 +89,7 @@ class Watchdog {
   std::map<int, std::function<void()>> abort_hooks_;
   int next_id_ = 0;
   bool stop_ = false, expired_ = false;
-  std::thread thread_;
+  std::thread thread_;  // last: it starts in the constructor's initialiser list, after every other member
 };
 
 }  // namespace cxr::dist

@@ -224,7 +224,9 @@ void World::agree(const std::optional<Failure>& mine) const {
 std::optional<int> parse_command_line(const World& world, CLI::App& app, int argc, char** argv) {
   std::string error;
   const auto code = cxr::parse_command_line(app, argc, argv, world.is_root(), &error);
-  world.agree(code && *code != 0 ? std::optional<Failure>(Failure{error, *code}) : std::nullopt);
+  std::optional<Failure> failure;
+  if (code && *code != 0) failure = Failure{error, *code};
+  world.agree(failure);
   return code;
 }
 

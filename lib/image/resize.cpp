@@ -46,13 +46,16 @@ std::vector<Taps> make_taps(int in_size, int out_size) {
     const int hi = std::min(in_size, static_cast<int>(center + support + 0.5));
     w.clear();
     double total = 0.0;
-    for (int i = lo; i < hi; ++i) total += w.emplace_back(cubic((i - center + 0.5) / filter_scale));
+    for (int i = lo; i < hi; ++i) {
+      w.push_back(cubic((i - center + 0.5) / filter_scale));
+      total += w.back();
+    }
     Taps& t = taps[static_cast<std::size_t>(o)];
     t.first = lo;
-    for (double v : w) {
-      v = total != 0.0 ? v / total : 0.0;
-      v = std::trunc(v * (1 << kPrecisionBits) + (v < 0 ? -0.5 : 0.5));  // rounded half away from zero
-      t.weights.push_back(static_cast<std::int32_t>(v));
+    for (const double weight : w) {
+      const double v = total != 0.0 ? weight / total : 0.0;
+      const double fixed = std::trunc(v * (1 << kPrecisionBits) + (v < 0 ? -0.5 : 0.5));  // rounded half away from zero
+      t.weights.push_back(static_cast<std::int32_t>(fixed));
     }
   }
   return taps;

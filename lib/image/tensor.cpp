@@ -11,7 +11,11 @@ torch::Tensor to_tensor(const Gray8& image) {
 Gray8 to_gray8(const torch::Tensor& image) {
   const torch::Tensor u8 = image.clamp(0, 1).mul(255).round().to(torch::kUInt8).contiguous();
   const std::uint8_t* p = u8.data_ptr<std::uint8_t>();
-  return {static_cast<int>(u8.size(-1)), static_cast<int>(u8.size(-2)), {p, p + u8.numel()}};
+  Gray8 out;
+  out.width = static_cast<int>(u8.size(-1));
+  out.height = static_cast<int>(u8.size(-2));
+  out.pixels.assign(p, p + u8.numel());
+  return out;
 }
 
 }  // namespace cxr::image

@@ -77,12 +77,15 @@ std::size_t Metadata::patient_count() const {
 std::uint16_t parse_labels(const std::string& text) {
   if (text == "No Finding") return 0;
   std::uint16_t mask = 0;
-  for (std::size_t start = 0, bar = 0; bar != std::string::npos; start = bar + 1) {
-    bar = text.find('|', start);
+  std::size_t start = 0;
+  while (true) {
+    const auto bar = text.find('|', start);
     const std::string name = text.substr(start, bar - start);  // to the end when bar is npos
     const auto it = std::find(kFindings.begin(), kFindings.end(), name);
     if (it == kFindings.end()) throw std::invalid_argument("unknown finding label '" + name + "'");
     mask = static_cast<std::uint16_t>(mask | (1u << (it - kFindings.begin())));
+    if (bar == std::string::npos) break;
+    start = bar + 1;
   }
   return mask;
 }

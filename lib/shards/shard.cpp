@@ -63,7 +63,8 @@ Id untimed_dcpl() {
 template <typename T>
 void write_column(hid_t file, const std::string& name, hid_t file_type, hid_t mem_type, const std::vector<T>& values) {
   const hsize_t n = values.size();
-  const Id space(H5Screate_simple(1, &n, nullptr), H5Sclose), dcpl = untimed_dcpl();
+  const Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  const Id dcpl = untimed_dcpl();
   const Id ds(checked(H5Dcreate2(file, name.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                       "create dataset " + name),
               H5Dclose);
@@ -93,7 +94,8 @@ void write_attr(hid_t obj, const std::string& name, hid_t type, hid_t space, hid
 }
 
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value) {
-  const Id space(H5Screate(H5S_SCALAR), H5Sclose), type = string_type();
+  const Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  const Id type = string_type();
   const char* p = value.c_str();
   write_attr(obj, name, type.get(), space.get(), type.get(), &p);
 }
@@ -254,7 +256,8 @@ void ShardWriter::close() {
     std::vector<const char*> names;
     for (const auto& v : nih::kFindings) names.push_back(v.c_str());
     const hsize_t n = names.size();
-    const Id labels(H5Dopen2(f, "labels", H5P_DEFAULT), H5Dclose), type = string_type();
+    const Id labels(H5Dopen2(f, "labels", H5P_DEFAULT), H5Dclose);
+    const Id type = string_type();
     const Id space(H5Screate_simple(1, &n, nullptr), H5Sclose);
     write_attr(labels.get(), "label_names", type.get(), space.get(), type.get(), names.data());
   }
@@ -296,6 +299,7 @@ ShardReader::ShardReader(const std::string& path) : h_(std::make_unique<Handles>
     if (H5Sget_simple_extent_dims(space.get(), dims, nullptr) != rank)
       throw RuntimeError(std::string("'") + name + "' is not " + std::to_string(rank) + "-dimensional");
     const auto s = static_cast<hsize_t>(info_.image_size);
+    // Whatever the image count, the rest of the shape must be what the attributes say.
     if (std::vector<hsize_t>(dims, dims + rank) != pixel_shape(dims[0], info_.copies, info_.image_size))
       throw RuntimeError(std::string("'") + name + "' does not hold " + (rank == 4 ? std::to_string(info_.copies) + " copies of " : "") +
                          std::to_string(s) + "x" + std::to_string(s) + " images, as the attributes say");
