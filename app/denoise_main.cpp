@@ -7,10 +7,8 @@
 // --mode resize (default): resize to the training resolution, denoise, resize back (the model
 //   sees images at the scale it learned). --mode full: denoise at the file's own resolution
 //   (sizes padded to a multiple of 2^depth), sharper but at another anatomical scale than training.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <iostream>
 
 #include "common/error.hpp"
@@ -115,7 +113,7 @@ int main(int argc, char** argv) {
       const torch::Tensor clean = image::to_tensor(original);
       torch::Tensor in = clean;
       if (sigma >= 0) {
-        in = noise::obfuscate(clean, {noise::image_id(name)}, 0, noise::NoiseOptions().mean(denoiser.noise_mean).sigma(sigma).seed(seed));
+        in = noise::obfuscate(clean, {rng::image_id(name)}, 0, noise::NoiseOptions().mean(denoiser.noise_mean).sigma(sigma).seed(seed));
         image::write_png((fs::path(output) / (f.stem().string() + ".noisy.png")).string(), image::to_gray8(in));
       }
       const torch::Tensor out = denoiser.apply(in, mode);

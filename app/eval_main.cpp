@@ -1,10 +1,7 @@
-// cxr-eval: per-image metrics of a trained model, the noisy input and classical filters on a
-// split, each image exactly once across ranks. See lib/eval/evaluate.hpp.
+// cxr-eval: see lib/eval/evaluate.hpp.
 //
 //   mpirun -n 4 cxr-eval --run runs/a [--checkpoint best|latest|PATH] [--data DIR] [--split test]
 //                        [--sigma 0.1,0.2,0.3] [--out DIR]
-#include <CLI/CLI.hpp>
-
 #include "common/tool.hpp"
 #include "dist/world.hpp"
 #include "eval/evaluate.hpp"

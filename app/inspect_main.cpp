@@ -6,7 +6,6 @@
 //   cxr-inspect --devices          the GPUs this build can use (exit 3 when it sees none)
 // CKPT, A, B: a checkpoint file, or a run directory (its latest checkpoint).
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <iostream>
 

@@ -1,9 +1,6 @@
-// cxr-reduce: aggregates every rank's evaluation CSVs and training logs of one or more runs into
-// summary.{csv,json,md} and plots. Runs as one process or under mpirun (files parsed in parallel).
+// cxr-reduce: see lib/report/reduce.hpp.
 //
 //   cxr-reduce runs/a runs/b --out summary/
-#include <CLI/CLI.hpp>
-
 #include "common/tool.hpp"
 #include "dist/world.hpp"
 #include "report/reduce.hpp"

@@ -5,8 +5,6 @@
 //
 //   cxr-scale --batch 16 --forward-ms 20 --backward-ms 40 --gradient-mb 124 --gpus-per-node 8
 //             --intra-busbw 300 --inter-busbw 200 --overlap 0.8
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "common/error.hpp"

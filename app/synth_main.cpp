@@ -3,8 +3,6 @@
 //   cxr-synth --output /tmp/nih-synth --count 200 [--size 1024] [--seed 0]
 #include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
-
 #include "common/error.hpp"
 #include "common/tool.hpp"
 #include "synth/synth.hpp"

@@ -4,7 +4,6 @@
 //
 // Restarting the same command resumes from the run directory's latest checkpoint. Exit codes:
 // 0 done, 2 bad input, 1 failure, 75 stopped by SIGUSR1/SIGTERM after a checkpoint (requeue me).
-#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "common/error.hpp"

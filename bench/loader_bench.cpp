@@ -13,7 +13,7 @@
 nlohmann::json bench_loader(const std::string& dataset, int batch, int steps, int threads) {
   torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   const cxr::loader::Dataset data(dataset, "train");
-  const cxr::loader::DistributedSampler sampler(data.size(), static_cast<std::size_t>(batch), 0, 1, 1, true);
+  const cxr::loader::DistributedSampler sampler(data.size(), static_cast<std::size_t>(batch), 0, 1, 1);
   const auto n = std::min<std::size_t>(static_cast<std::size_t>(steps), sampler.steps_per_epoch());
   if (n < 2) throw std::runtime_error(fmt::format("{} holds {} training images: too few for 2 batches of {}", dataset, data.size(), batch));
   // The first batch starts the thread and fills the queue: time from the second on.

@@ -8,7 +8,6 @@
 #include <set>
 #include <thread>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
@@ -283,17 +282,14 @@ int run(dist::World& world, const JobOptions& o) {
     }
   Progress progress(world.size() > 1 ? "preprocess (rank 0's shards)" : "preprocess", my_images, world.is_root());
   json my_records = json::array();
-  std::optional<dist::Failure> failure;
   const double t_write = MPI_Wtime();
   std::size_t decoded = 0;
-  try {
+  const std::optional<dist::Failure> failure = dist::failure_in([&] {
     // An export's key: this rank's own, fresh from the OS, in memory only (noise/export_noise.hpp).
     const noise::ExportKey key = o.obfuscate > 0 ? noise::fresh_export_key() : noise::ExportKey{};
     for (const PlannedShard* sh : mine)
       my_records.push_back(write_shard(*sh, options, o, key, progress, decoded));
-  } catch (...) {
-    failure = dist::failure_of(std::current_exception());
-  }
+  });
   progress.finish();
   const double my_write_s = MPI_Wtime() - t_write;
 

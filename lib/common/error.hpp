@@ -31,6 +31,8 @@ struct CollectiveError : std::runtime_error {
 };
 
 // "path:line: message", the form compilers use, so editors can jump to it.
-std::string at_line(const std::string& path, long line, const std::string& message);
+inline std::string at_line(const std::string& path, long line, const std::string& message) {
+  return path + ":" + std::to_string(line) + ": " + message;
+}
 
 }  // namespace cxr

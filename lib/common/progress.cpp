@@ -27,10 +27,6 @@ Progress::Progress(std::string label, std::int64_t total, bool enabled, std::str
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-double Progress::elapsed_s() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-}
-
 void Progress::advance(std::int64_t n) {
   done_ += n;
   if (!enabled_) return;
@@ -57,7 +53,7 @@ void Progress::finish() {
 }
 
 void Progress::draw(bool final_line) {
-  const double t = elapsed_s();
+  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = t > 0 ? static_cast<double>(done_) / t : 0.0;
   const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1;
   const double frac = total_ > 0 ? static_cast<double>(done_) / static_cast<double>(total_) : 1.0;

@@ -16,7 +16,6 @@ class Progress {
   // Batch logs: a line every `n` units instead (cxr-train: train.log_every steps).
   void set_line_every(std::int64_t n) { line_every_ = n; }
   void finish();
-  double elapsed_s() const;
 
  private:
   void draw(bool final_line);

@@ -8,13 +8,10 @@ namespace cxr {
 namespace {
 
 TestHooks::At read_at(const char* name) {
-  TestHooks::At at;
   long long step = -1, rank = -1;
-  if (const char* v = std::getenv(name); v && std::sscanf(v, "%lld:%lld", &step, &rank) == 2) {
-    at.step = step;
-    at.rank = static_cast<int>(rank);
-  }
-  return at;
+  if (const char* v = std::getenv(name); v && std::sscanf(v, "%lld:%lld", &step, &rank) == 2)
+    return {step, static_cast<int>(rank)};
+  return {};
 }
 
 long long read_int(const char* name, long long fallback) {

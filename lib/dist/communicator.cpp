@@ -2,7 +2,10 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <exception>
+#include <mutex>
+#include <vector>
 
 #include "common/error.hpp"
 
@@ -28,6 +31,32 @@ void check_host(const torch::Tensor& t) {
 std::string describe(const char* op, const torch::Tensor& t) {
   return std::string(op) + " of " + std::to_string(t.numel()) + " " + c10::toString(t.scalar_type()) + " values";
 }
+
+// The host's clock (thread-safe: a collective's end may be seen by another thread).
+class HostTimeline : public Timeline {
+ public:
+  void start() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    marks_.clear();
+    origin_ = Clock::now();
+  }
+  Mark mark() override {
+    const auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(mutex_);
+    marks_.push_back(now);
+    return marks_.size() - 1;
+  }
+  double seconds(Mark m) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::chrono::duration<double>(marks_.at(m) - origin_).count();
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::mutex mutex_;
+  Clock::time_point origin_ = Clock::now();
+  std::vector<Clock::time_point> marks_;
+};
 
 class MpiWork : public Work {
  public:
@@ -94,7 +123,7 @@ class MpiCommunicator : public Communicator {
     if (size_ > 1) MPI_Iallreduce(MPI_IN_PLACE, t.data_ptr(), static_cast<int>(t.numel()), mpi_type(t), MPI_SUM, comm_, work->request());
     return work;
   }
-  std::unique_ptr<Timeline> make_timeline() override { return make_host_timeline(); }
+  std::unique_ptr<Timeline> make_timeline() override { return std::make_unique<HostTimeline>(); }
   void broadcast(torch::Tensor& t, int root) override {
     check_host(t);
     if (size_ == 1) return;

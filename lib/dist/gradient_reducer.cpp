@@ -12,7 +12,6 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, std::shared_
     : params_(std::move(params)), comm_(std::move(comm)), overlap_(overlap), drive_progress_(drive_progress) {
   where_.resize(params_.size());
   const auto limit = static_cast<std::int64_t>(bucket_mb * 1024 * 1024);
-  // Reverse parameter order approximates the order in which backward finishes gradients.
   Bucket current;
   std::int64_t bytes = 0, offset = 0;
   const auto close_bucket = [&] {

@@ -4,9 +4,7 @@
 // communicator on its own stream) and read after the step's one host synchronisation (the loss
 // read), so timing adds no wait of its own. The communicator marks each collective's start and
 // end (Work::wire); train_step derives the step's phases from the marks.
-#include <chrono>
 #include <cstddef>
-#include <memory>
 
 namespace cxr::dist {
 
@@ -21,8 +19,5 @@ class Timeline {
   // Seconds from start() to `m`; only once the work queued before `m` has run.
   virtual double seconds(Mark m) = 0;
 };
-
-// The host's clock (thread-safe: a collective's end may be seen by another thread).
-std::unique_ptr<Timeline> make_host_timeline();
 
 }  // namespace cxr::dist

@@ -90,8 +90,7 @@ std::optional<std::string> Watchdog::check_probes() {
   return std::nullopt;
 }
 
-// Say why first (an abort hook may hang: ncclCommAbort waits on its peers in some NCCL
-// versions), then give the hooks a bounded time on a thread of their own, then end the job.
+// The report goes first: an abort hook may hang (ncclCommAbort waits on its peers in some NCCL versions).
 void Watchdog::expire(const std::string& why) {
   std::vector<std::function<void()>> hooks;
   std::string context;

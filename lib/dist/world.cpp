@@ -60,8 +60,10 @@ std::vector<std::string> unpack(const std::vector<int>& lens,
   return out;
 }
 
-// Gathers strings of any length: lengths first, then the bytes (Allgatherv on `comm`).
-std::vector<std::string> all_gather_strings(const std::string& text, MPI_Comm comm) {
+// Gathers strings of any length on `comm` (lengths first, then the bytes), watched as `what`.
+std::vector<std::string> all_gather_strings(const std::string& text, MPI_Comm comm, Watchdog& watchdog,
+                                            const std::string& what) {
+  const auto watch = watchdog.watch(what);
   int n = 0, len = static_cast<int>(text.size());
   MPI_Comm_size(comm, &n);
   std::vector<int> lens(static_cast<std::size_t>(n));
@@ -180,8 +182,7 @@ std::vector<std::string> World::gather(const std::string& text, int root) const 
 }
 
 std::vector<std::string> World::node_all_gather(const std::string& text) const {
-  const auto watch = watchdog_->watch("MPI_Allgatherv among the ranks of " + host_);
-  return all_gather_strings(text, node_);
+  return all_gather_strings(text, node_, *watchdog_, "MPI_Allgatherv among the ranks of " + host_);
 }
 
 void World::agree(const std::optional<Failure>& mine) const {
@@ -196,10 +197,7 @@ void World::agree(const std::optional<Failure>& mine) const {
   const nlohmann::json me = mine ? nlohmann::json{{"message", mine->message}, {"code", mine->exit_code}, {"host", host_}}
                                  : nlohmann::json(nullptr);
   const std::string mine_text = me.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // a path may not be UTF-8
-  const std::vector<std::string> all = [&] {
-    const auto watch = watchdog_->watch("MPI_Allgatherv of the ranks' errors");
-    return all_gather_strings(mine_text, MPI_COMM_WORLD);
-  }();
+  const auto all = all_gather_strings(mine_text, MPI_COMM_WORLD, *watchdog_, "MPI_Allgatherv of the ranks' errors");
   std::map<std::string, std::vector<std::string>> ranks_of;  // message -> "rank (host)" of its failing ranks
   std::optional<Failure> first;
   for (int r = 0; r < size_; ++r) {

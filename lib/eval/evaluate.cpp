@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <optional>
 
 #include <fmt/format.h>
@@ -51,7 +50,6 @@ struct Evaluation {
   privacy::Gallery gallery;                  // every clean image of the split, in the split's order
 };
 
-// Baseline parameters, chosen per sigma on validation images by the lowest mean L1.
 rundir::TunedBaseline tune_baselines(const loader::Dataset& val, double sigma, double mean, std::uint64_t seed) {
   std::vector<std::size_t> idx;
   for (std::size_t i = 0; i < std::min<std::size_t>(16, val.size()); ++i) idx.push_back(i);
@@ -141,7 +139,7 @@ void open_data(const dist::World& world, const EvalOptions& o, Evaluation& e) {
     fs::create_directories(e.out_dir / "eval");
     if (!o.lpips_backbone.empty()) {
       if (o.lpips_lin.empty()) throw InputError("--lpips-backbone needs --lpips-lin (the LPIPS v0.1 alex lin weights, .json)");
-      e.lpips.emplace(metrics::Lpips::from_files(o.lpips_backbone, o.lpips_lin));
+      e.lpips.emplace(metrics::read_weight_file(o.lpips_backbone), metrics::read_weight_file(o.lpips_lin));
       e.lpips_status = "LPIPS v0.1, AlexNet trunk (" + o.lpips_backbone + ", " + o.lpips_lin + ")";
     }
     if (!filters) return;

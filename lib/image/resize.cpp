@@ -4,10 +4,9 @@
 
 #include "image/image.hpp"
 
-// Separable convolution resize with the antialiasing scheme of PIL's Image.resize (the reference
-// study's preprocessing): the kernel is widened by the scale factor when shrinking, weights are
-// normalised, rounded to 22-bit fixed point, and each pass rounds and clips to 8 bits. Doing it
-// the same way gives the same pixels as the reference, not merely similar ones.
+// PIL's scheme (image.hpp) to the bit: separable passes, weights normalised and rounded to 22-bit
+// fixed point, each pass rounded and clipped to 8 bits. Doing it the same way gives the same pixels
+// as the reference, not merely similar ones.
 namespace cxr::image {
 namespace {
 

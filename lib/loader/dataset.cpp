@@ -17,6 +17,12 @@ namespace {
 // The serial HDF5 library keeps global state: every call from any thread goes through this.
 std::mutex hdf5_mutex;
 
+std::vector<std::uint64_t> ids_of(const Dataset& data, const std::vector<std::size_t>& indices) {
+  std::vector<std::uint64_t> ids;
+  for (auto i : indices) ids.push_back(data.id(i));
+  return ids;
+}
+
 }  // namespace
 
 Dataset::Dataset(const std::string& dir, const std::string& split) {
@@ -36,7 +42,7 @@ Dataset::Dataset(const std::string& dir, const std::string& split) {
     if (reader->info().copies != copies_) throw InputError(path + ": obfuscated and clean shards mixed in one split");
     for (std::size_t row = 0; row < reader->info().count; ++row) {
       index_.emplace_back(shards_.size(), row);
-      ids_.push_back(noise::image_id(reader->info().samples[row].image));
+      ids_.push_back(rng::image_id(reader->info().samples[row].image));
     }
     shards_.push_back(std::move(reader));
   }
@@ -69,8 +75,8 @@ torch::Tensor Dataset::read_batch(const std::vector<std::size_t>& indices) const
 }
 
 // ---------------------------------------------------------------------------------------------
-DistributedSampler::DistributedSampler(std::size_t n, std::size_t batch, int rank, int world, std::uint64_t seed, bool shuffle)
-    : n_(n), batch_(batch), rank_(rank), world_(world), seed_(seed), shuffle_(shuffle) {
+DistributedSampler::DistributedSampler(std::size_t n, std::size_t batch, int rank, int world, std::uint64_t seed)
+    : n_(n), batch_(batch), rank_(rank), world_(world), seed_(seed) {
   if (batch == 0) throw InputError("train.batch_size must be at least 1");
   if (steps_per_epoch() == 0)
     throw InputError("the training split has " + std::to_string(n) + " images, fewer than one global batch of " +
@@ -83,11 +89,9 @@ std::vector<std::size_t> DistributedSampler::batch(std::int64_t epoch, std::size
   if (epoch != cached_epoch_) {
     order_.resize(n_);
     std::iota(order_.begin(), order_.end(), std::size_t{0});
-    if (shuffle_) {
-      std::vector<std::uint64_t> key(n_);
-      for (std::size_t i = 0; i < n_; ++i) key[i] = rng::hash_key(seed_, rng::Purpose::Shuffle, static_cast<std::uint64_t>(epoch), i);
-      std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
-    }
+    std::vector<std::uint64_t> key(n_);
+    for (std::size_t i = 0; i < n_; ++i) key[i] = rng::hash_key(seed_, rng::Purpose::Shuffle, static_cast<std::uint64_t>(epoch), i);
+    std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return key[a] < key[b]; });
     cached_epoch_ = epoch;
   }
   const std::size_t start = step * batch_ * static_cast<std::size_t>(world_) + static_cast<std::size_t>(rank_) * batch_;
@@ -102,14 +106,6 @@ std::vector<std::size_t> evaluation_slice(std::size_t n, int rank, int world) {
   std::iota(out.begin(), out.end(), lo);
   return out;
 }
-
-namespace {
-std::vector<std::uint64_t> ids_of(const Dataset& data, const std::vector<std::size_t>& indices) {
-  std::vector<std::uint64_t> ids;
-  for (auto i : indices) ids.push_back(data.id(i));
-  return ids;
-}
-}  // namespace
 
 Batch read_noisy_batch(const Dataset& data, const std::vector<std::size_t>& indices, const noise::NoiseOptions& noise,
                        std::int64_t epoch) {

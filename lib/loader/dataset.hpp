@@ -47,7 +47,7 @@ class Dataset {
 // that does not fill a global batch is dropped (the same on every rank).
 class DistributedSampler {
  public:
-  DistributedSampler(std::size_t dataset_size, std::size_t batch_per_rank, int rank, int world, std::uint64_t seed, bool shuffle);
+  DistributedSampler(std::size_t dataset_size, std::size_t batch_per_rank, int rank, int world, std::uint64_t seed);
   std::size_t steps_per_epoch() const;
   std::vector<std::size_t> batch(std::int64_t epoch, std::size_t step) const;  // this rank's indices
 
@@ -55,7 +55,6 @@ class DistributedSampler {
   std::size_t n_, batch_;
   int rank_, world_;
   std::uint64_t seed_;
-  bool shuffle_;
   mutable std::int64_t cached_epoch_ = -1;
   mutable std::vector<std::size_t> order_;
 };

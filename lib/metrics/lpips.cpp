@@ -79,10 +79,6 @@ Lpips::Lpips(std::map<std::string, torch::Tensor> backbone, std::map<std::string
   }
 }
 
-Lpips Lpips::from_files(const std::string& backbone_json, const std::string& lin_json) {
-  return Lpips(read_weight_file(backbone_json), read_weight_file(lin_json));
-}
-
 torch::Tensor Lpips::distance(const torch::Tensor& a, const torch::Tensor& b) const {
   torch::NoGradGuard no_grad;
   // [0, 1] gray -> [-1, 1] RGB -> LPIPS's ScalingLayer.

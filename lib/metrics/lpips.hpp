@@ -24,7 +24,6 @@ class Lpips {
   // backbone: features.{0,3,6,8,10}.{weight,bias} (torchvision AlexNet naming);
   // lin: lin{0..4}.model.1.weight, shapes [1, C, 1, 1]. Throws InputError on a shape mismatch.
   Lpips(std::map<std::string, torch::Tensor> backbone, std::map<std::string, torch::Tensor> lin);
-  static Lpips from_files(const std::string& backbone_json, const std::string& lin_json);
   // Per-image distances [N] between [N, 1, H, W] images in [0, 1] (H, W >= 32).
   torch::Tensor distance(const torch::Tensor& a, const torch::Tensor& b) const;
 

@@ -208,12 +208,11 @@ std::int64_t parameter_count(const torch::nn::Module& module) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Synchronised batch norm. The statistics are those of the global batch, computed in two passes
-// (the global mean first, then the sum of squared deviations from it), so no E[x^2] - E[x]^2
-// cancellation: N ranks x batch B normalise like one rank with batch N*B to float rounding. Two
-// all-reduces of C (+1) numbers per layer, independent of the rank count. Backward is written out
-// for the combined statistics: the gradient's two per-channel sums are all-reduced, the weight
-// and bias gradients stay local (the gradient reducer averages them with the others).
+// Synchronised batch norm's global statistics in two passes (the global mean first, then the sum
+// of squared deviations from it): no E[x^2] - E[x]^2 cancellation, so equal to one rank's with
+// batch N*B to float rounding. Two all-reduces of C (+1) numbers per layer, whatever the rank
+// count. Backward is written out for the combined statistics: the gradient's two per-channel sums
+// are all-reduced, the weight and bias gradients stay local (the gradient reducer averages them).
 namespace {
 
 struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {

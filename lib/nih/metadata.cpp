@@ -158,9 +158,8 @@ std::vector<std::string> read_image_list(const std::string& path) {
   if (!in) throw InputError("cannot read split list " + path);
   std::vector<std::string> names;
   std::unordered_map<std::string, long> seen;
-  std::string line;
   long line_no = 0;
-  while (std::getline(in, line)) {
+  for (std::string line; std::getline(in, line);) {
     ++line_no;
     const std::string name = trim(line);
     if (name.empty()) continue;

@@ -1,17 +1,12 @@
 #include "noise/noise.hpp"
 
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "common/error.hpp"
 #include "common/parallel.hpp"
-#include "random/keyed.hpp"
 
 namespace cxr::noise {
-
-std::uint64_t image_id(const std::string& name) { return rng::image_id(name); }
 
 double expected_noisy(double x, double mean, double sigma) {
   // Y = x + n ~ N(m, sigma): E[clamp(Y, 0, 1)] = E[Y; 0 < Y < 1] + P(Y > 1).

@@ -25,9 +25,6 @@ struct NoiseOptions {
   TORCH_ARG(rng::Purpose, purpose) = rng::Purpose::Noise;  // keys the draws with the seed and the image
 };
 
-// A stable 64-bit id of an image from its name.
-std::uint64_t image_id(const std::string& name);
-
 // Noisy copies of `clean` [N, 1, H, W] (float, CPU), one per id.
 torch::Tensor obfuscate(const torch::Tensor& clean, const std::vector<std::uint64_t>& ids, std::int64_t epoch,
                         const NoiseOptions& options);

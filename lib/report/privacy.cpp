@@ -1,4 +1,4 @@
-#include "report/privacy.hpp"
+#include "report/reduce.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +7,6 @@
 #include <tuple>
 
 #include <fmt/format.h>
-
-#include "report/stats.hpp"
 
 namespace cxr::report {
 namespace {

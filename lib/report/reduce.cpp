@@ -14,8 +14,6 @@
 #include "common/error.hpp"
 #include "common/files.hpp"
 #include "config/run_config.hpp"
-#include "report/privacy.hpp"
-#include "report/scaling.hpp"
 #include "scaling/model.hpp"
 
 namespace cxr::report {
@@ -31,7 +29,6 @@ const std::pair<const char*, double EvalRow::*> kMetrics[] = {
     {"psnr", &EvalRow::psnr}, {"ssim", &EvalRow::ssim}, {"ssim_3x3", &EvalRow::ssim_3x3}};
 
 json to_json(const Summary& s) { return {{"n", s.n}, {"mean", s.mean}, {"sd", s.sd}, {"ci95", s.ci95}}; }
-json or_null(const std::optional<double>& v) { return v ? json(*v) : json(); }
 std::string pm(const Summary& s, int digits) { return fmt::format("{:.{}f} ± {:.{}f}", s.mean, digits, s.ci95, digits); }
 
 std::set<std::string> methods_of(const Groups& groups) {
@@ -183,7 +180,8 @@ json training_stats(const Run& run) {
   std::vector<double> epoch_s;
   json curve = json::array();
   for (const auto& e : run.logs.front().epochs) {
-    curve.push_back({{"epoch", e.epoch}, {"train_loss", or_null(e.train_loss)}, {"val_loss", or_null(e.val_loss)}});
+    curve.push_back({{"epoch", e.epoch}, {"train_loss", rundir::optional_json(e.train_loss)},
+                     {"val_loss", rundir::optional_json(e.val_loss)}});
     epoch_s.push_back(e.epoch_s);
   }
   out.update({{"epoch_s", summarize(epoch_s).mean}, {"epochs", curve.size()}, {"peak_rss_mb", rss}, {"peak_gpu_mb", gpu}, {"curve", curve}});

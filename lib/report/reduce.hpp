@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -55,7 +56,7 @@ struct Group {                                       // one (run, sigma, method)
 };
 using Groups = std::map<std::tuple<std::size_t, double, std::string>, Group>;  // (run index, sigma, method)
 Groups make_groups(const std::vector<Run>& runs);
-// With cxr-bench allreduce results, scaling families get the scaling model (report/scaling.hpp).
+// With cxr-bench allreduce results, scaling families get the scaling model (add_scaling).
 nlohmann::json make_summary(const std::vector<Run>& runs, const Groups& groups, const std::vector<nlohmann::json>& allreduce = {});
 
 // A step-time spread, (p90 - p10) / median, above this marks a disturbed measurement.
@@ -63,5 +64,31 @@ constexpr double kDisturbed = 0.25;
 
 std::string render_csv(const std::vector<Run>& runs, const Groups& groups);
 std::string render_markdown(const std::vector<Run>& runs, const Groups& groups, const nlohmann::json& summary);
+
+// The scaling sections (report/scaling.cpp). Runs that differ only in rank count form a family,
+// weak (same batch per rank) or strong (same global batch), measured against its fewest ranks
+// from median step times. Given cxr-bench allreduce results (cxr-reduce --allreduce), the scaling
+// model (lib/scaling) is fitted to the family's fewest-ranks run and the network, and its
+// prediction stands next to each measured point, with a projection to 1,024 ranks.
+// summary["scaling"]: one entry per measured point; summary["scaling_model"]: one per family
+// with the model's inputs and projection (empty without allreduce results).
+void add_scaling(const std::vector<Run>& runs, const std::vector<nlohmann::json>& allreduce, nlohmann::json& summary);
+std::string scaling_markdown(const nlohmann::json& summary);
+
+// The privacy section (report/privacy.cpp, docs/PRIVACY.md), per noise sigma:
+//   the noise in plain words   the obfuscated image's PSNR and RMS error against the clean one
+//   de-obfuscation             what each run's model recovers (PSNR / SSIM against the clean
+//                              image), and whether it trained on clean or only noisy targets
+//   re-identification          top-1 / top-5 match rates of clean, obfuscated and denoised
+//                              queries (cxr-eval's match-NNNNN.csv) against (a) a gallery of clean
+//                              images holding the query's original and (b) a gallery of the other
+//                              studies of all patients, with 95 % CIs and the chance rates
+// summary["privacy"]: {"deobfuscation": [...], "reidentification": [...]}; empty lists when no
+// run has match results.
+void add_privacy(const std::vector<Run>& runs, const Groups& groups, nlohmann::json& summary);
+std::string privacy_markdown(const nlohmann::json& summary);
+// gnuplot data (privacy.dat) and the script lines that plot it into privacy.png; both empty
+// when there is nothing to plot.
+std::pair<std::string, std::string> privacy_plot(const nlohmann::json& summary);
 
 }  // namespace cxr::report

@@ -1,4 +1,4 @@
-#include "report/scaling.hpp"
+#include "report/reduce.hpp"
 
 #include <algorithm>
 #include <cstdlib>

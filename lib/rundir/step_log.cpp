@@ -4,7 +4,6 @@
 #include <sstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "common/error.hpp"
 
@@ -32,7 +31,6 @@ const StepNumber kStepNumbers[] = {
 // JSON has no NaN: nlohmann writes it as null, so null reads back as NaN.
 double number(const json& v) { return v.is_null() ? NAN : v.get<double>(); }
 std::optional<double> optional_number(const json& v) { return v.is_null() ? std::nullopt : std::optional<double>(v.get<double>()); }
-json optional_json(const std::optional<double>& v) { return v ? json(*v) : json(); }
 
 StepRecord step_from(const json& j) {
   StepRecord r;

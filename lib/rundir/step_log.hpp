@@ -12,7 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace cxr::rundir {
+
+// An optional number as JSON: null when there is none (the epoch line's losses; the reducer's curves).
+inline nlohmann::json optional_json(std::optional<double> v) { return v ? nlohmann::json(*v) : nullptr; }
 
 struct StepRecord {
   std::int64_t step = 0;   // global step, counted from 1

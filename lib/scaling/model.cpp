@@ -72,14 +72,12 @@ double cpu_contention(const Inputs& in) {
 }
 
 Prediction predict(const Inputs& in, int ranks, std::int64_t batch_per_rank) {
-  Prediction p{ranks, batch_per_rank};
+  Prediction p;
   const double per_image = static_cast<double>(batch_per_rank) / static_cast<double>(in.batch);
   const int local = std::min(ranks, in.ranks_per_node);
   const double contention = cpu_contention(in);
   const double backward = in.backward_s * per_image * contention;
   p.compute_s = (in.forward_s * per_image) * contention + backward;
-  // Across nodes, hierarchically: inside each node as on one node, then every rank carries its
-  // 1/local share of the message to the other nodes over its part of the node's network.
   const int nodes = (ranks + in.ranks_per_node - 1) / in.ranks_per_node;
   for (double bytes : in.bucket_bytes)
     p.comm_s += in.intra.allreduce_s(bytes, local) + (nodes > 1 ? in.inter.allreduce_s(bytes / local, nodes) : 0.0);

@@ -60,8 +60,6 @@ struct Inputs {
 };
 
 struct Prediction {
-  int ranks = 0;
-  std::int64_t batch_per_rank = 0;
   double compute_s = 0, comm_s = 0, exposed_s = 0, step_s = 0, images_per_s = 0;
   bool comm_hidden = true;  // all of overlap x comm fits behind backward
   bool loader_bound = false;

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "config/config.hpp"
 #include "models/models.hpp"
 
 namespace cxr::train {
@@ -67,5 +68,13 @@ CheckpointSummary read_checkpoint(const std::string& path);
 // A checkpoint file from a path that may be a run dir (meaning its `latest`, or `best` when
 // `prefer_best`), a checkpoints/ dir, or a file.
 std::string resolve_checkpoint(const std::string& path, bool prefer_best);
+
+// Resuming continues one experiment: the guards the checkpoint `path` must pass before this run
+// loads it. The noise, the seed, the per-rank batch and the optimizer must not change (they define
+// what is trained and where a mid-epoch position points), and a mid-epoch position needs the rank
+// count that made it. Throws InputError naming the keys. Other changes (more epochs, another lr)
+// are allowed; rank 0 (`root`) lists them in the log.
+void check_resumable(const CheckpointContent& checkpoint, const config::Config& config, int ranks, const std::string& path,
+                     bool root);
 
 }  // namespace cxr::train

@@ -1,7 +1,7 @@
 #pragma once
 // The train.* settings as cxr-train uses them: read once from the config (every key is declared,
 // with its meaning, in lib/config/schema.cpp), plus what follows from them (the learning rate at
-// a point of the run, the optimizer).
+// a point of the run, the optimizer, the loss).
 #include <torch/torch.h>
 
 #include <memory>
@@ -34,5 +34,11 @@ double learning_rate(const TrainOptions& o, double epoch);
 // Adam (the reference's), or SGD with momentum: its update is linear in the gradient, which makes
 // it the sharper instrument for comparing runs (Adam divides tiny gradients by their own size).
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& o, const std::vector<torch::Tensor>& params);
+
+// Per-image losses [N] of `kind` (train.loss): "l1" (the reference), "mse", or "l1_ssim", L1 +
+// (1 - SSIM) with the standard SSIM (metrics::ssim_for_loss: 11x11 Gaussian, sigma 1.5, K1 0.01,
+// K2 0.03, data range 1).
+torch::Tensor per_image_loss(const std::string& kind, const torch::Tensor& output, const torch::Tensor& target,
+                             double ssim_weight);
 
 }  // namespace cxr::train

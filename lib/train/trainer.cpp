@@ -31,9 +31,7 @@
 #include "train/amp.hpp"
 #include "train/checkpoint.hpp"
 #include "train/data_parallel.hpp"
-#include "train/losses.hpp"
 #include "train/options.hpp"
-#include "train/resume.hpp"
 
 namespace cxr::train {
 namespace {
@@ -242,7 +240,7 @@ void open_data(Training& t) {
     }
   });
   t.sampler = std::make_unique<loader::DistributedSampler>(t.train_data->size(), static_cast<std::size_t>(t.o.batch), t.world.rank(),
-                                                          t.world.size(), static_cast<std::uint64_t>(t.o.seed), true);
+                                                          t.world.size(), static_cast<std::uint64_t>(t.o.seed));
   t.steps_per_epoch = static_cast<std::int64_t>(t.sampler->steps_per_epoch());
 }
 

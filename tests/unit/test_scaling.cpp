@@ -4,7 +4,6 @@
 
 #include "helpers.hpp"
 #include "report/reduce.hpp"
-#include "report/scaling.hpp"
 #include "scaling/model.hpp"
 
 using namespace cxr;

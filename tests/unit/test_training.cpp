@@ -8,7 +8,7 @@
 #include "noise/noise.hpp"
 #include "train/amp.hpp"
 #include "metrics/metrics.hpp"
-#include "train/losses.hpp"
+#include "train/options.hpp"
 #include "helpers.hpp"
 #include "models/models.hpp"
 #include "image/tensor.hpp"
@@ -45,8 +45,8 @@ TEST_SUITE("training") {
 
   TEST_CASE("the sampler: ranks' slices of a step make up the 1-rank batch; each epoch a new permutation") {
     const std::size_t n = 50;
-    loader::DistributedSampler one(n, 6, 0, 1, 9, true);
-    loader::DistributedSampler r0(n, 2, 0, 3, 9, true), r1(n, 2, 1, 3, 9, true), r2(n, 2, 2, 3, 9, true);
+    loader::DistributedSampler one(n, 6, 0, 1, 9);
+    loader::DistributedSampler r0(n, 2, 0, 3, 9), r1(n, 2, 1, 3, 9), r2(n, 2, 2, 3, 9);
     CHECK(one.steps_per_epoch() == 8);
     CHECK(r0.steps_per_epoch() == 8);
     std::set<std::size_t> seen;
