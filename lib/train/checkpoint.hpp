@@ -8,6 +8,7 @@
 // Rank 0 writes each file under a temporary name, fsyncs, renames and fsyncs the directory, and
 // only then moves `latest`: a crash at any instant leaves the previous checkpoint loadable.
 // LibTorch's own writer truncates its target in place, so it never writes to a final name.
+// Resuming reads them back through check_resumable: what may change between the runs.
 #include <torch/torch.h>
 
 #include <optional>
