@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -20,17 +19,27 @@ constexpr std::size_t kDataFields = 11;
 std::vector<std::string> read_lines(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");  // reads plain files too
   if (!f) throw InputError("cannot read " + path);
-  std::string text;
+  std::vector<std::string> lines;
+  std::string current;
   char buffer[1 << 16];
   int n;
-  while ((n = gzread(f, buffer, sizeof(buffer))) > 0) text.append(buffer, static_cast<std::size_t>(n));
+  while ((n = gzread(f, buffer, sizeof(buffer))) > 0) {
+    for (int i = 0; i < n; ++i) {
+      if (buffer[i] == '\n') {
+        lines.push_back(std::move(current));
+        current.clear();
+      } else {
+        current.push_back(buffer[i]);
+      }
+    }
+  }
   int err = 0;
-  const std::string msg = gzerror(f, &err);  // never null
+  const char* msg = gzerror(f, &err);
+  const bool failed = n < 0 || (err != Z_OK && err != Z_STREAM_END);
+  const std::string what = failed ? msg : "";
   gzclose(f);
-  if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) throw InputError("cannot read " + path + ": " + msg);
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  if (failed) throw InputError("cannot read " + path + ": " + what);
+  if (!current.empty()) lines.push_back(std::move(current));
   return lines;
 }
 
